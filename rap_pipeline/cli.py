@@ -1,0 +1,254 @@
+"""The ``rap-pipeline`` command."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import time
+import warnings
+from collections import Counter
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from rap_pipeline.core.dagster_home import use_dagster_environment
+from rap_pipeline.core.database import connect, describe_url
+from rap_pipeline.core.paths import project_file
+from rap_pipeline.core.services import (
+    EmbeddedServices,
+    ServiceError,
+    ServiceURLs,
+    services_for_command,
+)
+from rap_pipeline.core.settings import Settings, get_settings
+from rap_pipeline.defs.artists.registry import (
+    ArtistsFileError,
+    ArtistSpec,
+    SlugCollisionError,
+    read_artists_file,
+    register_artists,
+)
+
+app = typer.Typer(
+    help="Collect, clean, enrich and analyse rap lyrics.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+services_app = typer.Typer(help="The embedded PostgreSQL and Redis.", no_args_is_help=True)
+artists_app = typer.Typer(help="The artists (partitions) the pipeline collects.", no_args_is_help=True)
+app.add_typer(services_app, name="services")
+app.add_typer(artists_app, name="artists")
+console = Console()
+
+_QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+def _fail(message: str) -> typer.Exit:
+    console.print(f"[red]error:[/red] {message}")
+    return typer.Exit(1)
+
+
+def _add_partitions(slugs: list[str]) -> None:
+    from dagster import DagsterInstance
+
+    from rap_pipeline.defs.artists.partitions import artists_partitions
+
+    with DagsterInstance.get() as instance:
+        known = set(instance.get_dynamic_partitions(artists_partitions.name))
+        new = [slug for slug in slugs if slug not in known]
+        if new:
+            instance.add_dynamic_partitions(artists_partitions.name, new)
+
+
+@app.command()
+def run(
+    artists_file: Annotated[
+        Path | None, typer.Option(help="Artists to run (default: RAP_ARTISTS_FILE, artists.yaml).")
+    ] = None,
+) -> None:
+    """Materialize every asset for every artist of the artists file, then print a summary."""
+    warnings.filterwarnings("ignore", module="dagster")
+    logging.getLogger("dagster").setLevel(logging.WARNING)
+    settings = get_settings()
+    path = artists_file or settings.artists_file
+    if not path.exists():
+        path = project_file("artists.yaml")
+    started = time.monotonic()
+    try:
+        specs = read_artists_file(path)
+        with services_for_command(settings) as urls:
+            failed = _run_partitions(settings, urls, [spec for spec in specs])
+            with connect(urls.database_url) as conn:
+                _print_summary(conn, [spec.slug for spec in specs], time.monotonic() - started)
+    except (ArtistsFileError, SlugCollisionError, ServiceError, ConnectionError) as exc:
+        raise _fail(str(exc)) from None
+    if failed:
+        raise _fail(f"{len(failed)} artist(s) failed: {', '.join(failed)} (see `rap-pipeline dev`)")
+
+
+def _run_partitions(settings: Settings, urls: ServiceURLs, specs: list[ArtistSpec]) -> list[str]:
+    from dagster import DagsterInstance
+
+    from rap_pipeline.definitions import defs
+
+    use_dagster_environment(settings, urls)
+    with connect(urls.database_url) as conn:
+        register_artists(conn, specs)
+    slugs = [spec.slug for spec in specs]
+    _add_partitions(slugs)
+    job = defs().resolve_job_def("main")
+    failed = []
+    with DagsterInstance.get() as instance, Progress(
+        TextColumn("[bold]{task.description:<32}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
+        task = progress.add_task("artists", total=len(slugs))
+        for slug in slugs:
+            progress.update(task, description=slug)
+            result = job.execute_in_process(
+                instance=instance,
+                partition_key=slug,
+                run_config=_QUIET_RUN_CONFIG,
+                raise_on_error=False,
+            )
+            if not result.success:
+                failed.append(slug)
+            progress.advance(task)
+        progress.update(task, description="done")
+    return failed
+
+
+def _print_summary(conn, slugs: list[str], elapsed_s: float) -> None:
+    rows = conn.execute(
+        """SELECT a.slug, a.display_name,
+                  count(t.id) FILTER (WHERE t.status = 'kept'),
+                  count(t.id) FILTER (WHERE t.status = 'rejected'),
+                  count(t.id) FILTER (WHERE t.status = 'fetch_failed')
+           FROM artists a LEFT JOIN tracks t ON t.artist_slug = a.slug
+           WHERE a.slug = ANY(%s) GROUP BY a.slug, a.display_name ORDER BY a.slug""",
+        (slugs,),
+    ).fetchall()
+    reasons = Counter(
+        dict(
+            conn.execute(
+                "SELECT status_reason, count(*) FROM tracks WHERE status = 'rejected' "
+                "AND artist_slug = ANY(%s) GROUP BY status_reason",
+                (slugs,),
+            ).fetchall()
+        )
+    )
+    table = Table(title="tracks per artist")
+    for column in ("artist", "partition", "kept", "rejected", "fetch failed"):
+        table.add_column(column, justify="left" if column in ("artist", "partition") else "right")
+    for slug, name, kept, rejected, failed in rows:
+        table.add_row(name, slug, str(kept), str(rejected), str(failed))
+    console.print(table)
+    total_kept = sum(r[2] for r in rows)
+    total_rejected = sum(r[3] for r in rows)
+    by_reason = ", ".join(f"{reason} {n}" for reason, n in reasons.most_common()) or "none"
+    console.print(
+        f"[bold]{len(rows)} artists[/bold], {total_kept} tracks kept, {total_rejected} rejected "
+        f"({by_reason}), in {elapsed_s:.1f} s"
+    )
+
+
+@app.command()
+def dev(
+    host: Annotated[str, typer.Option(help="Interface the UI listens on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port of the UI.")] = 3000,
+) -> None:
+    """Run the Dagster UI and daemon (sensors, schedules, automation) on the pipeline's servers."""
+    settings = get_settings()
+    try:
+        with services_for_command(settings) as urls:
+            use_dagster_environment(settings, urls)
+            with connect(urls.database_url):
+                pass  # applies migrations, which create the schema Dagster's storage uses
+            workspace = project_file("workspace.yaml")
+            target = ["-w", str(workspace)] if workspace.exists() else ["-m", "rap_pipeline.definitions"]
+            console.print(
+                f"PostgreSQL {describe_url(urls.database_url)}; UI on http://{host}:{port}"
+            )
+            command = [sys.executable, "-m", "dagster", "dev", *target, "-h", host, "-p", str(port)]
+            try:
+                subprocess.run(command, env=os.environ.copy(), check=False)
+            except KeyboardInterrupt:
+                pass
+    except (ServiceError, ConnectionError) as exc:
+        raise _fail(str(exc)) from None
+
+
+@services_app.command("start")
+def services_start() -> None:
+    """Start the embedded servers (if needed) and leave them running for later commands."""
+    try:
+        urls = EmbeddedServices.from_settings(get_settings()).start()
+    except ServiceError as exc:
+        raise _fail(str(exc)) from None
+    console.print(f"PostgreSQL: {urls.database_url}\nRedis:      {urls.redis_url}")
+
+
+@services_app.command("stop")
+def services_stop() -> None:
+    """Stop the embedded servers cleanly."""
+    stopped = EmbeddedServices.from_settings(get_settings()).stop()
+    console.print(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
+
+
+@services_app.command("status")
+def services_status() -> None:
+    """Say whether the embedded servers run, and where."""
+    settings = get_settings()
+    urls = EmbeddedServices.from_settings(settings).running_urls()
+    if urls is None:
+        console.print(f"not running (data directory {settings.resolved_data_dir})")
+        raise typer.Exit(3)
+    console.print(f"PostgreSQL: {urls.database_url}\nRedis:      {urls.redis_url}")
+
+
+@artists_app.command("add")
+def artists_add(
+    names: Annotated[list[str], typer.Argument(help="Display names, e.g. 'Tyler, The Creator'.")],
+    slug: Annotated[
+        str | None, typer.Option(help="Explicit partition key (only with a single name).")
+    ] = None,
+) -> None:
+    """Add artists as partitions (their runs start from the UI, a sensor or `run`)."""
+    if slug and len(names) != 1:
+        raise _fail("--slug goes with exactly one name")
+    settings = get_settings()
+    try:
+        specs = [ArtistSpec(name=name, slug=slug or "") for name in names]
+        with services_for_command(settings) as urls:
+            use_dagster_environment(settings, urls)
+            with connect(urls.database_url) as conn:
+                new = register_artists(conn, specs)
+            _add_partitions([spec.slug for spec in specs])
+    except (SlugCollisionError, ServiceError, ConnectionError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    for spec in specs:
+        state = "added" if spec.slug in new else "already known"
+        console.print(f"{spec.name!r} → partition {spec.slug!r} ({state})")
+
+
+@artists_app.command("list")
+def artists_list() -> None:
+    """List the artists and their partition keys."""
+    settings = get_settings()
+    with services_for_command(settings) as urls, connect(urls.database_url) as conn:
+        rows = conn.execute("SELECT slug, display_name FROM artists ORDER BY slug").fetchall()
+    for slug, name in rows:
+        console.print(f"{slug:<40} {name}")
+
+
+if __name__ == "__main__":
+    app()

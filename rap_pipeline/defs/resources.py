@@ -1,0 +1,37 @@
+"""Resources of the code location, configured from the environment when definitions load."""
+
+from __future__ import annotations
+
+import os
+
+import dagster as dg
+
+from rap_pipeline.core.resources import DatabaseResource, RedisResource
+from rap_pipeline.core.settings import Settings
+from rap_pipeline.defs.artists.sensors import ArtistsFileResource
+from rap_pipeline.defs.tracks.resources import TrackSourceResource
+
+
+def _secret(name: str) -> dg.EnvVar | None:
+    """Secrets go in as EnvVar so the UI shows the variable's name, never its value."""
+    return dg.EnvVar(name) if os.environ.get(name) else None
+
+
+@dg.definitions
+def resources() -> dg.Definitions:
+    settings = Settings()
+    return dg.Definitions(
+        resources={
+            "database": DatabaseResource(url=_secret("RAP_DATABASE_URL")),
+            "redis": RedisResource(url=_secret("RAP_REDIS_URL")),
+            "artists_file": ArtistsFileResource(path=str(settings.artists_file)),
+            "track_source": TrackSourceResource(
+                kind=settings.track_source,
+                corpus_path=str(settings.corpus_path) if settings.corpus_path else None,
+                genius_access_token=_secret("GENIUS_ACCESS_TOKEN"),
+                genius_api_root=settings.genius_api_root,
+                genius_public_api_root=settings.genius_public_api_root,
+                genius_web_root=settings.genius_web_root,
+            ),
+        }
+    )

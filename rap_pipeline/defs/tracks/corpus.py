@@ -1,0 +1,106 @@
+"""Tracks from local corpus files: JSONL or CSV with artist, title, lyrics and optionally
+album, release_date, source_id (or id). Lets users bring an existing dataset."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+from rap_pipeline.defs.artists.registry import ArtistSpec
+from rap_pipeline.defs.artists.slugs import slugify
+from rap_pipeline.defs.tracks.sources import (
+    FetchResult,
+    RawTrack,
+    TrackSource,
+    TrackSourceError,
+    parse_release_date,
+)
+
+SUFFIXES = (".jsonl", ".csv")
+
+
+def corpus_files(path: Path) -> list[Path]:
+    if path.is_file():
+        return [path]
+    if path.is_dir():
+        return sorted(p for p in path.rglob("*") if p.suffix.lower() in SUFFIXES)
+    raise TrackSourceError(f"corpus path {path} does not exist")
+
+
+def _decode(raw: bytes) -> str:
+    # undecodable bytes become U+FFFD, which cleaning classifies as `undecodable` per track
+    return raw.decode("utf-8", errors="replace")
+
+
+def read_records(path: Path) -> Iterator[tuple[str, dict | None]]:
+    """(location, record) for every record of a corpus file; record is None when unreadable."""
+    data = path.read_bytes()
+    if path.suffix.lower() == ".jsonl":
+        for number, line in enumerate(data.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(_decode(line))
+            except json.JSONDecodeError:
+                record = None
+            yield f"{path.name}:{number}", record if isinstance(record, dict) else None
+    else:
+        reader = csv.DictReader(io.StringIO(_decode(data).lstrip("\ufeff")))
+        for number, record in enumerate(reader, start=2):
+            yield f"{path.name}:{number}", record
+
+
+def record_to_track(record: dict) -> RawTrack:
+    title = str(record.get("title") or "").strip()
+    if not title:
+        raise ValueError("no title")
+    lyrics = record.get("lyrics")
+    source_id = str(record.get("source_id") or record.get("id") or "").strip()
+    if not source_id:
+        digest = hashlib.sha256(f"{record['artist']}\n{title}".encode()).hexdigest()[:16]
+        source_id = f"corpus:{digest}"
+    release_date, release_year = parse_release_date(record.get("release_date"))
+    return RawTrack(
+        source="corpus",
+        source_id=source_id,
+        title=title,
+        lyrics=None if lyrics is None else str(lyrics),
+        album=(str(record["album"]).strip() or None) if record.get("album") else None,
+        release_date=release_date,
+        release_year=release_year,
+        url=record.get("url") or None,
+    )
+
+
+class CorpusSource(TrackSource):
+    name = "corpus"
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def fetch(self, artist: ArtistSpec) -> FetchResult:
+        result = FetchResult()
+        seen_ids: set[str] = set()
+        for file in corpus_files(self.path):
+            for location, record in read_records(file):
+                if record is None:
+                    result.invalid_records.append(f"{location}: not a JSON object")
+                    continue
+                name = str(record.get("artist") or "").strip()
+                if not name or slugify(name) != artist.slug:
+                    continue
+                try:
+                    track = record_to_track(record)
+                except ValueError as exc:
+                    result.invalid_records.append(f"{location}: {exc}")
+                    continue
+                if track.source_id in seen_ids:
+                    result.invalid_records.append(f"{location}: repeats {track.source_id}")
+                    continue
+                seen_ids.add(track.source_id)
+                result.tracks.append(track)
+        return result

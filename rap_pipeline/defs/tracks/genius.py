@@ -1,0 +1,237 @@
+"""Tracks from Genius through the real ``lyricsgenius`` client.
+
+lyricsgenius does not check HTTP status codes: an API error surfaces as an ``AssertionError``
+("Unexpected response status code") and an error page in place of a song page as missing
+lyrics (``None``). A response hook on the client's requests session records the status of
+every response, so both cases are recognised here, retried with exponential backoff (honouring
+``Retry-After``), and a song that still fails is reported as a fetch failure, never as an
+empty or rejected song.
+
+Which songs are collected: every song the artist is the primary artist of, all pages of
+``/artists/:id/songs``; songs whose lyrics Genius marks as not complete (``lyrics_state``
+other than "complete") are skipped as unreleased. Skits, remixes, live versions and non-song
+pages are then rejected by the title rules in ``cleaning.py``, so they are recorded, not lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import lyricsgenius
+import requests
+from tenacity import (
+    RetryCallState,
+    retry,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from rap_pipeline.defs.artists.registry import ArtistSpec
+from rap_pipeline.defs.artists.slugs import slugify
+from rap_pipeline.defs.tracks.sources import (
+    FetchFailure,
+    FetchResult,
+    RawTrack,
+    TrackSource,
+    TrackSourceError,
+    parse_release_date,
+)
+
+log = logging.getLogger(__name__)
+
+# lyricsgenius turns a song URL into a page path by removing this prefix, whatever WEB_ROOT is.
+_CANONICAL_WEB_ROOT = "https://genius.com/"
+RETRYABLE_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+
+
+class GeniusHTTPError(RuntimeError):
+    def __init__(self, status: int, what: str, retry_after: float | None = None):
+        super().__init__(f"Genius answered HTTP {status} for {what}")
+        self.status = status
+        self.retry_after = retry_after
+
+    @property
+    def retryable(self) -> bool:
+        return self.status in RETRYABLE_STATUSES
+
+
+def _is_retryable(exc: BaseException) -> bool:
+    if isinstance(exc, GeniusHTTPError):
+        return exc.retryable
+    return isinstance(exc, requests.Timeout | requests.ConnectionError)
+
+
+@dataclass
+class _LastResponse:
+    status: int = 0
+    retry_after: float | None = None
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+class GeniusSource(TrackSource):
+    name = "genius"
+
+    def __init__(
+        self,
+        access_token: str,
+        api_root: str = "https://api.genius.com/",
+        public_api_root: str = "https://genius.com/api/",
+        web_root: str = "https://genius.com/",
+        timeout: float = 10,
+        sleep_time: float = 0.2,
+        max_attempts: int = 5,
+        backoff_initial: float = 1.0,
+        backoff_max: float = 60.0,
+    ):
+        if not access_token:
+            raise TrackSourceError("Genius needs an access token: set GENIUS_ACCESS_TOKEN")
+        self.client = lyricsgenius.Genius(
+            access_token,
+            timeout=timeout,
+            sleep_time=sleep_time,
+            retries=0,  # retries are ours: lyricsgenius cannot see 429s
+            verbose=False,
+            remove_section_headers=False,
+            skip_non_songs=False,
+        )
+        self.client.API_ROOT = _with_slash(api_root)
+        self.client.PUBLIC_API_ROOT = _with_slash(public_api_root)
+        self.client.WEB_ROOT = _with_slash(web_root)
+        self._local = threading.local()
+        # the client's own requests session; hooks are public requests API
+        self.client._session.hooks["response"].append(self._remember)
+        self.max_attempts = max_attempts
+        self.backoff_initial = backoff_initial
+        self.backoff_max = backoff_max
+
+    # -- HTTP status bookkeeping ---------------------------------------------------------
+    def _remember(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        self._local.last = _LastResponse(response.status_code, _retry_after(response))
+
+    def _last(self) -> _LastResponse:
+        return getattr(self._local, "last", _LastResponse())
+
+    def _call(self, what: str, function: Any, *args: Any, **kwargs: Any) -> Any:
+        """One client call with retries; raises GeniusHTTPError for an error status."""
+
+        def wait(state: RetryCallState) -> float:
+            exc = state.outcome.exception() if state.outcome else None
+            backoff = wait_exponential_jitter(
+                initial=self.backoff_initial, max=self.backoff_max
+            )(state)
+            if isinstance(exc, GeniusHTTPError) and exc.retry_after is not None:
+                return max(min(exc.retry_after, self.backoff_max), backoff)
+            return backoff
+
+        @retry(
+            retry=retry_if_exception(_is_retryable),
+            stop=stop_after_attempt(self.max_attempts),
+            wait=wait,
+            reraise=True,
+        )
+        def attempt() -> Any:
+            self._local.last = _LastResponse()
+            try:
+                value = function(*args, **kwargs)
+            except AssertionError as exc:  # lyricsgenius' way of saying "not 200"
+                last = self._last()
+                raise GeniusHTTPError(last.status or 0, what, last.retry_after) from exc
+            last = self._last()
+            if last.status >= 400:
+                raise GeniusHTTPError(last.status, what, last.retry_after)
+            return value
+
+        return attempt()
+
+    # -- listing -------------------------------------------------------------------------
+    def find_artist_id(self, artist: ArtistSpec) -> int:
+        if artist.genius_artist_id:
+            return artist.genius_artist_id
+        found = self._call(f"artist search {artist.name!r}", self.client.search_artists, artist.name)
+        for section in found.get("sections", []):
+            for hit in section.get("hits", []):
+                result = hit.get("result", {})
+                if result.get("name") and slugify(result["name"]) == artist.slug:
+                    return int(result["id"])
+        raise TrackSourceError(
+            f"Genius has no artist named {artist.name!r}; set genius_artist_id in the artists file"
+        )
+
+    def list_songs(self, artist_id: int) -> list[dict[str, Any]]:
+        songs: list[dict[str, Any]] = []
+        page: int | None = 1
+        while page:
+            response = self._call(
+                f"songs of artist {artist_id}, page {page}",
+                self.client.artist_songs,
+                artist_id,
+                per_page=50,
+                page=page,
+                sort="title",
+            )
+            songs.extend(response.get("songs") or [])
+            page = response.get("next_page")
+        return songs
+
+    # -- songs ---------------------------------------------------------------------------
+    def fetch_lyrics(self, song: dict[str, Any]) -> str:
+        path = str(song.get("path") or "").lstrip("/")
+        lyrics = self._call(
+            f"song page {path}", self.client.lyrics, song_url=_CANONICAL_WEB_ROOT + path
+        )
+        # Status 200 but no lyrics section: the page really has no lyrics.
+        return lyrics or ""
+
+    def fetch(self, artist: ArtistSpec) -> FetchResult:
+        try:
+            artist_id = self.find_artist_id(artist)
+            songs = self.list_songs(artist_id)
+        except (GeniusHTTPError, requests.RequestException) as exc:
+            raise TrackSourceError(f"Genius listing for {artist.name!r} failed: {exc}") from exc
+        result = FetchResult()
+        for song in songs:
+            if (song.get("primary_artist") or {}).get("id") not in (None, artist_id):
+                continue  # a feature on someone else's song
+            if song.get("lyrics_state", "complete") != "complete":
+                continue  # unreleased: Genius has no lyrics yet
+            source_id, title = str(song["id"]), str(song.get("title") or "").strip()
+            try:
+                lyrics = "" if song.get("instrumental") else self.fetch_lyrics(song)
+            except (GeniusHTTPError, requests.RequestException) as exc:
+                result.failures.append(
+                    FetchFailure("genius", source_id, title, str(exc), song.get("url"))
+                )
+                continue
+            components = song.get("release_date_components") or {}
+            release_date, release_year = parse_release_date(
+                song.get("release_date") or components.get("year")
+            )
+            result.tracks.append(
+                RawTrack(
+                    source="genius",
+                    source_id=source_id,
+                    title=title,
+                    lyrics=lyrics,
+                    album=((song.get("album") or {}).get("name")),
+                    release_date=release_date,
+                    release_year=release_year,
+                    url=song.get("url"),
+                    instrumental=bool(song.get("instrumental")),
+                )
+            )
+        return result
+
+
+def _with_slash(url: str) -> str:
+    return url if url.endswith("/") else url + "/"
