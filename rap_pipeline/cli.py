@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import subprocess
 import sys
 import time
@@ -41,7 +40,9 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 services_app = typer.Typer(help="The embedded PostgreSQL and Redis.", no_args_is_help=True)
-artists_app = typer.Typer(help="The artists (partitions) the pipeline collects.", no_args_is_help=True)
+artists_app = typer.Typer(
+    help="The artists (partitions) the pipeline collects.", no_args_is_help=True
+)
 app.add_typer(services_app, name="services")
 app.add_typer(artists_app, name="artists")
 console = Console()
@@ -104,13 +105,16 @@ def _run_partitions(settings: Settings, urls: ServiceURLs, specs: list[ArtistSpe
     _add_partitions(slugs)
     job = defs().resolve_job_def("main")
     failed = []
-    with DagsterInstance.get() as instance, Progress(
-        TextColumn("[bold]{task.description:<32}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-    ) as progress:
+    with (
+        DagsterInstance.get() as instance,
+        Progress(
+            TextColumn("[bold]{task.description:<32}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+        ) as progress,
+    ):
         task = progress.add_task("artists", total=len(slugs))
         for slug in slugs:
             progress.update(task, description=slug)
@@ -161,30 +165,41 @@ def _print_summary(conn, slugs: list[str], elapsed_s: float) -> None:
     )
 
 
-@app.command()
-def dev(
-    host: Annotated[str, typer.Option(help="Interface the UI listens on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port of the UI.")] = 3000,
-) -> None:
-    """Run the Dagster UI and daemon (sensors, schedules, automation) on the pipeline's servers."""
+def _run_dagster(args: list[str]) -> int:
+    """Runs the dagster CLI with the pipeline's servers and instance (DAGSTER_HOME)."""
     settings = get_settings()
     try:
         with services_for_command(settings) as urls:
             use_dagster_environment(settings, urls)
             with connect(urls.database_url):
                 pass  # applies migrations, which create the schema Dagster's storage uses
-            workspace = project_file("workspace.yaml")
-            target = ["-w", str(workspace)] if workspace.exists() else ["-m", "rap_pipeline.definitions"]
-            console.print(
-                f"PostgreSQL {describe_url(urls.database_url)}; UI on http://{host}:{port}"
-            )
-            command = [sys.executable, "-m", "dagster", "dev", *target, "-h", host, "-p", str(port)]
+            console.print(f"PostgreSQL {describe_url(urls.database_url)}")
             try:
-                subprocess.run(command, env=os.environ.copy(), check=False)
+                return subprocess.run([sys.executable, "-m", "dagster", *args]).returncode
             except KeyboardInterrupt:
-                pass
+                return 130
     except (ServiceError, ConnectionError) as exc:
         raise _fail(str(exc)) from None
+
+
+@app.command()
+def dev(
+    host: Annotated[str, typer.Option(help="Interface the UI listens on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port of the UI.")] = 3000,
+) -> None:
+    """Run the Dagster UI and daemon (sensors, schedules, automation) on the pipeline's servers."""
+    workspace = project_file("workspace.yaml")
+    target = ["-w", str(workspace)] if workspace.exists() else ["-m", "rap_pipeline.definitions"]
+    console.print(f"UI on http://{host}:{port}")
+    raise typer.Exit(_run_dagster(["dev", *target, "-h", host, "-p", str(port)]))
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def dagster(ctx: typer.Context) -> None:
+    """Any dagster CLI command on the pipeline's instance, e.g.
+    `rap-pipeline dagster definitions validate` (plain `dagster` in the repo root reads
+    dagster.yaml, which needs the variables this sets)."""
+    raise typer.Exit(_run_dagster(ctx.args))
 
 
 @services_app.command("start")

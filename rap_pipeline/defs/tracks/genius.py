@@ -127,9 +127,9 @@ class GeniusSource(TrackSource):
 
         def wait(state: RetryCallState) -> float:
             exc = state.outcome.exception() if state.outcome else None
-            backoff = wait_exponential_jitter(
-                initial=self.backoff_initial, max=self.backoff_max
-            )(state)
+            backoff = wait_exponential_jitter(initial=self.backoff_initial, max=self.backoff_max)(
+                state
+            )
             if isinstance(exc, GeniusHTTPError) and exc.retry_after is not None:
                 return max(min(exc.retry_after, self.backoff_max), backoff)
             return backoff
@@ -158,7 +158,9 @@ class GeniusSource(TrackSource):
     def find_artist_id(self, artist: ArtistSpec) -> int:
         if artist.genius_artist_id:
             return artist.genius_artist_id
-        found = self._call(f"artist search {artist.name!r}", self.client.search_artists, artist.name)
+        found = self._call(
+            f"artist search {artist.name!r}", self.client.search_artists, artist.name
+        )
         for section in found.get("sections", []):
             for hit in section.get("hits", []):
                 result = hit.get("result", {})

@@ -47,7 +47,7 @@ class TrackSourceError(RuntimeError):
 
 
 def parse_release_date(value: object) -> tuple[dt.date | None, int | None]:
-    """"2019-05-03" → (date, 2019); "2019" or "2019-05" → (None, 2019); else (None, None)."""
+    """ "2019-05-03" → (date, 2019); "2019" or "2019-05" → (None, 2019); else (None, None)."""
     if value is None or value == "":
         return None, None
     text = str(value).strip()

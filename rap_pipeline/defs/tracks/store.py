@@ -13,9 +13,22 @@ from rap_pipeline.defs.tracks.cleaning import classify, clean_lyrics, lyrics_has
 from rap_pipeline.defs.tracks.sources import FetchFailure, FetchResult, RawTrack
 
 _COLUMNS = (
-    "artist_slug", "source", "source_id", "title", "album", "release_date", "release_year",
-    "url", "lyrics_raw", "lyrics_clean", "structure", "lyrics_hash", "word_count",
-    "line_count", "status", "status_reason",
+    "artist_slug",
+    "source",
+    "source_id",
+    "title",
+    "album",
+    "release_date",
+    "release_year",
+    "url",
+    "lyrics_raw",
+    "lyrics_clean",
+    "structure",
+    "lyrics_hash",
+    "word_count",
+    "line_count",
+    "status",
+    "status_reason",
 )
 _CONTENT_COLUMNS = _COLUMNS[3:]
 
@@ -89,8 +102,22 @@ def prepare_rows(artist_slug: str, fetched: FetchResult) -> list[TrackRow]:
 
 def failure_row(artist_slug: str, failure: FetchFailure) -> TrackRow:
     return TrackRow(
-        artist_slug, failure.source, failure.source_id, failure.title, None, None, None,
-        failure.url, None, None, None, None, None, None, "fetch_failed", failure.reason,
+        artist_slug,
+        failure.source,
+        failure.source_id,
+        failure.title,
+        None,
+        None,
+        None,
+        failure.url,
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+        "fetch_failed",
+        failure.reason,
     )
 
 
@@ -139,7 +166,9 @@ def write_partition(
         }
         failed_ids = {f.source_id for f in failures}
         keep_previous = {i for i in failed_ids if existing.get(i) not in (None, "fetch_failed")}
-        to_write = rows + [failure_row(artist_slug, f) for f in failures if f.source_id not in keep_previous]
+        to_write = rows + [
+            failure_row(artist_slug, f) for f in failures if f.source_id not in keep_previous
+        ]
         inserted = updated = 0
         with conn.cursor() as cur:
             cur.executemany(_UPSERT, [row.values() for row in to_write], returning=True)

@@ -1,0 +1,43 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+
+from rap_pipeline.core.services import ServiceURLs
+from rap_pipeline.definitions import defs
+from rap_pipeline.defs.artists.partitions import artists_partitions
+
+
+def test_code_location_loads_with_the_expected_graph():
+    loaded = defs()
+    assets = {a.key: a for a in loaded.resolve_asset_graph().assets_defs}
+    tracks = assets[dg.AssetKey("tracks")]
+    assert tracks.partitions_def == artists_partitions
+    assert tracks.group_names_by_key[dg.AssetKey("tracks")] == "tracks"
+    assert tracks.code_versions_by_key[dg.AssetKey("tracks")]
+    assert {c.name for c in tracks.check_specs} == {
+        "tracks_have_no_duplicates",
+        "tracks_have_no_page_residue",
+        "tracks_rejected_share_below_threshold",
+    }
+    assert loaded.resolve_job_def("main").partitions_def == artists_partitions
+    assert loaded.resolve_sensor_def("new_artists_sensor").job_name == "main"
+    assert set(loaded.resources) >= {"database", "redis", "track_source", "artists_file"}
+
+
+def test_dagster_definitions_validate_passes(embedded: ServiceURLs, tmp_path: Path):
+    result = subprocess.run(
+        [sys.executable, "-m", "rap_pipeline.cli", "dagster", "definitions", "validate"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={
+            **os.environ,
+            "RAP_DATA_DIR": str(tmp_path),
+            "RAP_DATABASE_URL": embedded.database_url,
+            "RAP_REDIS_URL": embedded.redis_url,
+        },
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
