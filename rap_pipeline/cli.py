@@ -45,6 +45,8 @@ artists_app = typer.Typer(
 )
 app.add_typer(services_app, name="services")
 app.add_typer(artists_app, name="artists")
+corpus_app = typer.Typer(help="Corpus files.", no_args_is_help=True)
+app.add_typer(corpus_app, name="corpus")
 console = Console()
 
 _QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -263,6 +265,27 @@ def artists_list() -> None:
         rows = conn.execute("SELECT slug, display_name FROM artists ORDER BY slug").fetchall()
     for slug, name in rows:
         console.print(f"{slug:<40} {name}")
+
+
+@corpus_app.command("generate")
+def corpus_generate(
+    out: Annotated[Path, typer.Argument(help="Folder for the JSONL files and artists.yaml.")],
+    artists: Annotated[int, typer.Option(help="Number of artists.")] = 1000,
+    tracks: Annotated[int, typer.Option(help="Number of tracks.")] = 60_000,
+    seed: Annotated[int, typer.Option(help="Same seed, same corpus.")] = 7,
+) -> None:
+    """Scale the sample corpus up for benchmarks; use it with RAP_CORPUS_PATH=OUT and
+    RAP_ARTISTS_FILE=OUT/artists.yaml."""
+    import yaml
+
+    from rap_pipeline.corpus_generator import artist_names, write_corpus
+
+    counts = write_corpus(out, artists, tracks, seed)
+    names = artist_names(artists)
+    (out / "artists.yaml").write_text(
+        yaml.safe_dump({"artists": names[: len(counts)]}, allow_unicode=True)
+    )
+    console.print(f"{sum(counts.values())} tracks over {len(counts)} artists in {out}")
 
 
 if __name__ == "__main__":

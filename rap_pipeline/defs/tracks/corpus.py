@@ -4,9 +4,11 @@ album, release_date, source_id (or id). Lets users bring an existing dataset."""
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import io
 import json
+from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -76,6 +78,22 @@ def record_to_track(record: dict) -> RawTrack:
     )
 
 
+@functools.lru_cache(maxsize=4)
+def _index(signature: tuple[tuple[str, int, int], ...]) -> tuple[dict[str, list], list[str]]:
+    """Records of the corpus files by artist slug, plus the unreadable ones. Cached per set
+    of (path, mtime, size), so a process materializing many partitions parses the corpus once."""
+    by_slug: dict[str, list[tuple[str, dict]]] = defaultdict(list)
+    unreadable = []
+    for name, _, _ in signature:
+        for location, record in read_records(Path(name)):
+            artist = str(record.get("artist") or "").strip() if record is not None else ""
+            if record is None:
+                unreadable.append(f"{location}: not a JSON object")
+            elif artist:
+                by_slug[slugify(artist)].append((location, record))
+    return dict(by_slug), unreadable
+
+
 class CorpusSource(TrackSource):
     name = "corpus"
 
@@ -83,24 +101,20 @@ class CorpusSource(TrackSource):
         self.path = path
 
     def fetch(self, artist: ArtistSpec) -> FetchResult:
-        result = FetchResult()
+        files = corpus_files(self.path)
+        signature = tuple((str(f), f.stat().st_mtime_ns, f.stat().st_size) for f in files)
+        by_slug, unreadable = _index(signature)
+        result = FetchResult(invalid_records=list(unreadable))
         seen_ids: set[str] = set()
-        for file in corpus_files(self.path):
-            for location, record in read_records(file):
-                if record is None:
-                    result.invalid_records.append(f"{location}: not a JSON object")
-                    continue
-                name = str(record.get("artist") or "").strip()
-                if not name or slugify(name) != artist.slug:
-                    continue
-                try:
-                    track = record_to_track(record)
-                except ValueError as exc:
-                    result.invalid_records.append(f"{location}: {exc}")
-                    continue
-                if track.source_id in seen_ids:
-                    result.invalid_records.append(f"{location}: repeats {track.source_id}")
-                    continue
-                seen_ids.add(track.source_id)
-                result.tracks.append(track)
+        for location, record in by_slug.get(artist.slug, []):
+            try:
+                track = record_to_track(record)
+            except ValueError as exc:
+                result.invalid_records.append(f"{location}: {exc}")
+                continue
+            if track.source_id in seen_ids:
+                result.invalid_records.append(f"{location}: repeats {track.source_id}")
+                continue
+            seen_ids.add(track.source_id)
+            result.tracks.append(track)
         return result

@@ -171,14 +171,16 @@ def write_partition(
         ]
         inserted = updated = 0
         with conn.cursor() as cur:
-            cur.executemany(_UPSERT, [row.values() for row in to_write], returning=True)
-            while True:
-                result = cur.fetchone()
-                if result is not None:
-                    inserted += bool(result[0])
-                    updated += not result[0]
-                if not cur.nextset():
-                    break
+            if to_write:
+                cur.executemany(_UPSERT, [row.values() for row in to_write], returning=True)
+                while True:
+                    # one result per row: (inserted,), or nothing when the row was unchanged
+                    result = cur.fetchone()
+                    if result is not None:
+                        inserted += bool(result[0])
+                        updated += not result[0]
+                    if not cur.nextset():
+                        break
         listed = {row.source_id for row in rows} | failed_ids
         gone = [source_id for source_id in existing if source_id not in listed]
         if gone:

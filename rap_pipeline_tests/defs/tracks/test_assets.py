@@ -165,6 +165,17 @@ def test_changed_and_removed_tracks_are_updated_and_deleted(
     assert after["1"] == before["1"]
 
 
+def test_an_artist_without_tracks_materializes_empty(
+    database_url: str, instance: dg.DagsterInstance, corpus_dir: Path
+):
+    (slug,) = add_artists(database_url, instance, "Test Newcomer")
+    write_jsonl(corpus_dir / "a.jsonl", [])
+    result = materialize(database_url, instance, corpus_dir, slug)
+    assert result.success
+    assert result.asset_materializations_for_node("tracks")[0].metadata["kept"].value == 0
+    assert stored(database_url, slug) == []
+
+
 KILLED_WRITER = textwrap.dedent(
     """
     import sys, time
