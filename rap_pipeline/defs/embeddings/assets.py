@@ -1,0 +1,88 @@
+"""Lyric embeddings in pgvector, and precomputed similar tracks, one partition per artist."""
+
+import time
+
+import dagster as dg
+
+from rap_pipeline.core.resources import DatabaseResource
+from rap_pipeline.defs.artists.partitions import artists_partitions
+from rap_pipeline.defs.embeddings.checks import EMBEDDING_CHECK_SPECS, run_embedding_checks
+from rap_pipeline.defs.embeddings.resources import EmbeddingModelResource
+from rap_pipeline.defs.embeddings.similar import SIMILAR_PER_TRACK, write_similar_tracks
+from rap_pipeline.defs.embeddings.store import (
+    embed_tracks,
+    ensure_indexes,
+    pending_tracks,
+    write_embeddings,
+)
+
+
+@dg.asset(
+    partitions_def=artists_partitions,
+    group_name="embeddings",
+    deps=["tracks"],
+    kinds={"pgvector", "pytorch"},
+    code_version="1",
+    check_specs=EMBEDDING_CHECK_SPECS,
+)
+def lyric_embeddings(
+    context: dg.AssetExecutionContext,
+    database: DatabaseResource,
+    embedding_model: EmbeddingModelResource,
+) -> dg.MaterializeResult:
+    """Sentence-transformers vectors of the artist's kept lyrics (tables ``lyric_chunks`` and
+    ``track_embeddings``): whole songs, split by stanza into chunks the model reads entirely,
+    the track vector being the normalized mean of its chunks. Only new or changed lyrics are
+    embedded (lyrics hash + model id)."""
+    slug = context.partition_key
+    started = time.perf_counter()
+    model = embedding_model.load()
+    with database.connect() as conn:
+        ensure_indexes(conn, model)
+        pending = pending_tracks(conn, slug, model.model_id)
+    embedded, stats = embed_tracks(model, pending, embedding_model.batch_size)
+    with database.connect() as conn:
+        dropped = write_embeddings(conn, slug, model, embedded)
+        check_results = run_embedding_checks(conn, slug, model)
+        stored = conn.execute(
+            "SELECT count(*) FROM track_embeddings WHERE artist_slug = %s AND model_id = %s",
+            (slug, model.model_id),
+        ).fetchone()[0]
+    return dg.MaterializeResult(
+        metadata={
+            "model_id": model.model_id,
+            "dimension": model.dimension,
+            "tracks_embedded": stats.tracks,
+            "tracks_with_vectors": stored,
+            "chunks": stats.chunks,
+            "distinct_chunk_texts": stats.unique_texts,
+            "vectors_dropped": dropped,
+            "encode_seconds": round(stats.encode_seconds, 3),
+            "chunks_per_second": round(stats.unique_texts / stats.encode_seconds, 1)
+            if stats.encode_seconds
+            else 0.0,
+            "total_seconds": round(time.perf_counter() - started, 3),
+        },
+        check_results=check_results,
+    )
+
+
+@dg.asset(
+    partitions_def=artists_partitions,
+    group_name="embeddings",
+    deps=[lyric_embeddings],
+    kinds={"pgvector"},
+    code_version="1",
+)
+def similar_tracks(
+    context: dg.AssetExecutionContext,
+    database: DatabaseResource,
+    embedding_model: EmbeddingModelResource,
+) -> dg.MaterializeResult:
+    """The nearest tracks (10, any artist, by track vector) of each of the artist's tracks, for
+    recommendations (table ``similar_tracks``). Neighbours among other artists' tracks are
+    those embedded when this partition ran."""
+    model = embedding_model.load()
+    with database.connect() as conn:
+        rows = write_similar_tracks(conn, context.partition_key, model)
+    return dg.MaterializeResult(metadata={"rows": rows, "per_track": SIMILAR_PER_TRACK})

@@ -1,0 +1,207 @@
+"""Embedding an artist's lyrics and writing the vectors (binary COPY) in one transaction."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import psycopg
+from pgvector.psycopg import register_vector
+from psycopg import sql
+
+from rap_pipeline.defs.embeddings.chunking import Chunk, chunk_lyrics
+from rap_pipeline.defs.embeddings.model import DEFAULT_MODEL, EmbeddingModel, index_name
+
+# m / ef_construction of the HNSW indexes (see sql/002_embeddings.sql for the default model).
+HNSW_OPTIONS = "m = 16, ef_construction = 64"
+_CHUNK_COLUMNS = (
+    "track_id",
+    "model_id",
+    "chunk_index",
+    "first_line",
+    "line_count",
+    "content",
+    "artist_slug",
+    "release_year",
+    "dimension",
+    "embedding",
+)
+_CHUNK_TYPES = ("int8", "text", "int4", "int4", "int4", "text", "text", "int2", "int4", "vector")
+_TRACK_COLUMNS = (
+    "track_id",
+    "model_id",
+    "dimension",
+    "lyrics_hash",
+    "artist_slug",
+    "release_year",
+    "chunk_count",
+    "embedding",
+)
+_TRACK_TYPES = ("int8", "text", "int4", "text", "text", "int2", "int4", "vector")
+
+
+@dataclass(frozen=True)
+class PendingTrack:
+    track_id: int
+    lyrics: str
+    lyrics_hash: str
+    release_year: int | None
+
+
+@dataclass(frozen=True)
+class EmbeddedTrack:
+    track: PendingTrack
+    chunks: list[Chunk]
+    chunk_vectors: np.ndarray
+    vector: np.ndarray
+
+
+@dataclass(frozen=True)
+class EmbedStats:
+    tracks: int
+    chunks: int
+    unique_texts: int
+    encode_seconds: float
+
+
+def ensure_indexes(conn: psycopg.Connection, model: EmbeddingModel) -> None:
+    """HNSW indexes for a model other than the default (the migration creates those)."""
+    if model.model_id == DEFAULT_MODEL:
+        return
+    for table in ("lyric_chunks", "track_embeddings"):
+        conn.execute(
+            sql.SQL(
+                "CREATE INDEX IF NOT EXISTS {name} ON {table} USING hnsw "
+                "((embedding::vector({dim})) vector_cosine_ops) WITH ({options}) "
+                "WHERE model_id = {model}"
+            ).format(
+                name=sql.Identifier(index_name(table, model.model_id)),
+                table=sql.Identifier(table),
+                dim=sql.Literal(model.dimension),
+                options=sql.SQL(HNSW_OPTIONS),
+                model=sql.Literal(model.model_id),
+            )
+        )
+
+
+def pending_tracks(conn: psycopg.Connection, artist_slug: str, model_id: str) -> list[PendingTrack]:
+    """Kept tracks of the artist with no vector for this model, or one of older lyrics."""
+    rows = conn.execute(
+        """SELECT t.id, t.lyrics_clean, t.lyrics_hash, t.release_year
+           FROM tracks t
+           LEFT JOIN track_embeddings e ON e.track_id = t.id AND e.model_id = %s
+           WHERE t.artist_slug = %s AND t.status = 'kept'
+             AND (e.track_id IS NULL OR e.lyrics_hash <> t.lyrics_hash)
+           ORDER BY t.id""",
+        (model_id, artist_slug),
+    ).fetchall()
+    return [PendingTrack(*row) for row in rows]
+
+
+def embed_tracks(
+    model: EmbeddingModel, tracks: list[PendingTrack], batch_size: int = 32
+) -> tuple[list[EmbeddedTrack], EmbedStats]:
+    """Chunks every track, encodes each distinct chunk text once (a repeated chorus is encoded
+    once), and averages a track's chunk vectors into its unit-length track vector."""
+    chunked = [
+        (track, chunk_lyrics(track.lyrics, model.count_tokens, model.max_tokens))
+        for track in tracks
+    ]
+    texts = list(dict.fromkeys(chunk.text for _, chunks in chunked for chunk in chunks))
+    started = time.perf_counter()
+    # sentence-transformers sorts each call's texts by length, so batches are padded little
+    vectors = (
+        model.encode(texts, batch_size=batch_size) if texts else np.empty((0, model.dimension))
+    )
+    encode_seconds = time.perf_counter() - started
+    if not np.isfinite(vectors).all():
+        raise ValueError(f"model {model.model_id} produced NaN or infinite values")
+    by_text = dict(zip(texts, vectors, strict=True))
+    embedded = []
+    for track, chunks in chunked:
+        chunk_vectors = np.stack([by_text[chunk.text] for chunk in chunks]).astype(np.float32)
+        mean = chunk_vectors.mean(axis=0)
+        embedded.append(EmbeddedTrack(track, chunks, chunk_vectors, mean / np.linalg.norm(mean)))
+    stats = EmbedStats(len(tracks), sum(len(c) for _, c in chunked), len(texts), encode_seconds)
+    return embedded, stats
+
+
+def write_embeddings(
+    conn: psycopg.Connection,
+    artist_slug: str,
+    model: EmbeddingModel,
+    embedded: list[EmbeddedTrack],
+) -> int:
+    """Replaces the vectors of the embedded tracks and drops those of tracks no longer kept,
+    in one transaction; returns the number of vectors dropped."""
+    register_vector(conn)
+    track_ids = [item.track.track_id for item in embedded]
+    with conn.transaction():
+        conn.execute(
+            "DELETE FROM lyric_chunks WHERE model_id = %s AND track_id = ANY(%s)",
+            (model.model_id, track_ids),
+        )
+        conn.execute(
+            "DELETE FROM track_embeddings WHERE model_id = %s AND track_id = ANY(%s)",
+            (model.model_id, track_ids),
+        )
+        dropped = conn.execute(
+            """DELETE FROM track_embeddings e USING tracks t
+               WHERE e.track_id = t.id AND t.artist_slug = %s AND t.status <> 'kept'""",
+            (artist_slug,),
+        ).rowcount
+        conn.execute(
+            """DELETE FROM lyric_chunks c USING tracks t
+               WHERE c.track_id = t.id AND t.artist_slug = %s AND t.status <> 'kept'""",
+            (artist_slug,),
+        )
+        with conn.cursor() as cur:
+            with cur.copy(
+                f"COPY lyric_chunks ({', '.join(_CHUNK_COLUMNS)}) FROM STDIN WITH (FORMAT BINARY)"
+            ) as copy:
+                copy.set_types(_CHUNK_TYPES)
+                for item in embedded:
+                    for chunk, vector in zip(item.chunks, item.chunk_vectors, strict=True):
+                        copy.write_row(
+                            (
+                                item.track.track_id,
+                                model.model_id,
+                                chunk.index,
+                                chunk.first_line,
+                                chunk.line_count,
+                                chunk.text,
+                                artist_slug,
+                                item.track.release_year,
+                                model.dimension,
+                                vector,
+                            )
+                        )
+            with cur.copy(
+                f"COPY track_embeddings ({', '.join(_TRACK_COLUMNS)}) FROM STDIN WITH (FORMAT BINARY)"
+            ) as copy:
+                copy.set_types(_TRACK_TYPES)
+                for item in embedded:
+                    copy.write_row(
+                        (
+                            item.track.track_id,
+                            model.model_id,
+                            model.dimension,
+                            item.track.lyrics_hash,
+                            artist_slug,
+                            item.track.release_year,
+                            len(item.chunks),
+                            item.vector,
+                        )
+                    )
+        # release years can change without the lyrics changing: keep the filter copies current
+        for table in ("track_embeddings", "lyric_chunks"):
+            conn.execute(
+                sql.SQL(
+                    "UPDATE {table} x SET release_year = t.release_year FROM tracks t "
+                    "WHERE x.track_id = t.id AND t.artist_slug = %s "
+                    "AND x.release_year IS DISTINCT FROM t.release_year"
+                ).format(table=sql.Identifier(table)),
+                (artist_slug,),
+            )
+    return dropped
