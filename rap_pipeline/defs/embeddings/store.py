@@ -41,6 +41,10 @@ _TRACK_COLUMNS = (
 _TRACK_TYPES = ("int8", "text", "int4", "text", "text", "int2", "int4", "vector")
 
 
+def _copy_sql(table: str, columns: tuple[str, ...]) -> str:
+    return f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT BINARY)"
+
+
 @dataclass(frozen=True)
 class PendingTrack:
     track_id: int
@@ -157,9 +161,7 @@ def write_embeddings(
             (artist_slug,),
         )
         with conn.cursor() as cur:
-            with cur.copy(
-                f"COPY lyric_chunks ({', '.join(_CHUNK_COLUMNS)}) FROM STDIN WITH (FORMAT BINARY)"
-            ) as copy:
+            with cur.copy(_copy_sql("lyric_chunks", _CHUNK_COLUMNS)) as copy:
                 copy.set_types(_CHUNK_TYPES)
                 for item in embedded:
                     for chunk, vector in zip(item.chunks, item.chunk_vectors, strict=True):
@@ -177,9 +179,7 @@ def write_embeddings(
                                 vector,
                             )
                         )
-            with cur.copy(
-                f"COPY track_embeddings ({', '.join(_TRACK_COLUMNS)}) FROM STDIN WITH (FORMAT BINARY)"
-            ) as copy:
+            with cur.copy(_copy_sql("track_embeddings", _TRACK_COLUMNS)) as copy:
                 copy.set_types(_TRACK_TYPES)
                 for item in embedded:
                     copy.write_row(
