@@ -88,7 +88,13 @@ def run(
         with services_for_command(settings) as urls:
             failed = _run_partitions(settings, urls, [spec for spec in specs])
             with connect(urls.database_url) as conn:
-                _print_summary(conn, [spec.slug for spec in specs], time.monotonic() - started)
+                _print_summary(
+                    conn,
+                    [spec.slug for spec in specs],
+                    time.monotonic() - started,
+                    settings.embedding_model,
+                )
+            _print_example_search(settings, urls)
     except (ArtistsFileError, SlugCollisionError, ServiceError, ConnectionError) as exc:
         raise _fail(str(exc)) from None
     if failed:
@@ -133,15 +139,17 @@ def _run_partitions(settings: Settings, urls: ServiceURLs, specs: list[ArtistSpe
     return failed
 
 
-def _print_summary(conn, slugs: list[str], elapsed_s: float) -> None:
+def _print_summary(conn, slugs: list[str], elapsed_s: float, model_id: str) -> None:
     rows = conn.execute(
         """SELECT a.slug, a.display_name,
                   count(t.id) FILTER (WHERE t.status = 'kept'),
                   count(t.id) FILTER (WHERE t.status = 'rejected'),
-                  count(t.id) FILTER (WHERE t.status = 'fetch_failed')
+                  count(t.id) FILTER (WHERE t.status = 'fetch_failed'),
+                  (SELECT count(*) FROM track_embeddings e WHERE e.artist_slug = a.slug
+                     AND e.model_id = %s)
            FROM artists a LEFT JOIN tracks t ON t.artist_slug = a.slug
            WHERE a.slug = ANY(%s) GROUP BY a.slug, a.display_name ORDER BY a.slug""",
-        (slugs,),
+        (model_id, slugs),
     ).fetchall()
     reasons = Counter(
         dict(
@@ -153,10 +161,10 @@ def _print_summary(conn, slugs: list[str], elapsed_s: float) -> None:
         )
     )
     table = Table(title="tracks per artist")
-    for column in ("artist", "partition", "kept", "rejected", "fetch failed"):
+    for column in ("artist", "partition", "kept", "rejected", "fetch failed", "embedded"):
         table.add_column(column, justify="left" if column in ("artist", "partition") else "right")
-    for slug, name, kept, rejected, failed in rows:
-        table.add_row(name, slug, str(kept), str(rejected), str(failed))
+    for slug, name, *counts in rows:
+        table.add_row(name, slug, *map(str, counts))
     console.print(table)
     total_kept = sum(r[2] for r in rows)
     total_rejected = sum(r[3] for r in rows)
@@ -165,6 +173,21 @@ def _print_summary(conn, slugs: list[str], elapsed_s: float) -> None:
         f"[bold]{len(rows)} artists[/bold], {total_kept} tracks kept, {total_rejected} rejected "
         f"({by_reason}), in {elapsed_s:.1f} s"
     )
+
+
+EXAMPLE_QUERY = "songs about losing a brother"
+
+
+def _print_example_search(settings: Settings, urls: ServiceURLs) -> None:
+    from rap_pipeline.search import search
+
+    hits = search(
+        EXAMPLE_QUERY, limit=3, model_id=settings.embedding_model, database_url=urls.database_url
+    )
+    console.print(f'\nexample: rap-pipeline search "{EXAMPLE_QUERY}" --limit 3')
+    for rank, hit in enumerate(hits, start=1):
+        line = hit.matched_lines.split("\n", 1)[0]
+        console.print(f"  {rank}. {hit.score:.3f} {hit.artist} – {hit.title} ({hit.year}): {line}")
 
 
 def _run_dagster(args: list[str]) -> int:

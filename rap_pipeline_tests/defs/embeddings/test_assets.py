@@ -1,0 +1,122 @@
+"""lyric_embeddings and similar_tracks with the real MiniLM model on real PostgreSQL+pgvector."""
+
+import json
+from pathlib import Path
+
+import dagster as dg
+import psycopg
+import pytest
+
+from rap_pipeline.core.paths import SAMPLE_CORPUS_DIR
+from rap_pipeline.core.resources import DatabaseResource
+from rap_pipeline.defs.embeddings.assets import lyric_embeddings, similar_tracks
+from rap_pipeline.defs.embeddings.resources import EmbeddingModelResource
+from rap_pipeline.defs.tracks.assets import tracks
+from rap_pipeline.defs.tracks.resources import TrackSourceResource
+from rap_pipeline.search import search, similar
+from rap_pipeline_tests.conftest import add_artists
+
+ARTISTS = ("K.O. the Poet", "Big Tundra", "Señor Cálido")
+
+
+def _run(database_url: str, instance: dg.DagsterInstance, corpus: Path, slug: str):
+    result = dg.materialize(
+        [tracks, lyric_embeddings, similar_tracks],
+        partition_key=slug,
+        instance=instance,
+        resources={
+            "database": DatabaseResource(url=database_url),
+            "track_source": TrackSourceResource(kind="corpus", corpus_path=str(corpus)),
+            "embedding_model": EmbeddingModelResource(),
+        },
+    )
+    assert result.success
+    return result.asset_materializations_for_node("lyric_embeddings")[0].metadata, result
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    directory = tmp_path / "corpus"
+    directory.mkdir()
+    for name in ("k-o-the-poet", "big-tundra", "senor-calido"):
+        (directory / f"{name}.jsonl").write_bytes(
+            (SAMPLE_CORPUS_DIR / f"{name}.jsonl").read_bytes()
+        )
+    return directory
+
+
+@pytest.mark.slow
+def test_embeddings_cover_kept_tracks_are_incremental_and_searchable(
+    database_url: str, instance: dg.DagsterInstance, corpus: Path
+):
+    slugs = add_artists(database_url, instance, *ARTISTS)
+    for slug in slugs:
+        metadata, result = _run(database_url, instance, corpus, slug)
+        assert metadata["tracks_embedded"].value == 9
+        assert metadata["chunks"].value > 9  # whole songs: several chunks each
+        assert all(check.passed for check in result.get_asset_check_evaluations())
+
+    with psycopg.connect(database_url) as conn:
+        kept = conn.execute("SELECT count(*) FROM tracks WHERE status = 'kept'").fetchone()[0]
+        vectors, dims, models = conn.execute(
+            "SELECT count(*), min(dimension), array_agg(DISTINCT model_id) FROM track_embeddings"
+        ).fetchone()
+        assert (vectors, dims, models) == (kept, 384, ["sentence-transformers/all-MiniLM-L6-v2"])
+        # every line of every kept song is in exactly one chunk, in order
+        for lyrics, chunk_lines in conn.execute(
+            """SELECT t.lyrics_clean, array_agg(c.content ORDER BY c.chunk_index)
+               FROM tracks t JOIN lyric_chunks c ON c.track_id = t.id
+               WHERE t.status = 'kept' GROUP BY t.id"""
+        ):
+            lines = [line for line in lyrics.split("\n") if line]
+            assert "\n".join(chunk_lines).split("\n") == lines
+        # the last partition sees every other vector: 10 neighbours per track, never itself
+        per_track = conn.execute(
+            """SELECT count(*), bool_or(s.neighbour_id = s.track_id) FROM similar_tracks s
+               JOIN tracks t ON t.id = s.track_id WHERE t.artist_slug = %s GROUP BY s.track_id""",
+            (slugs[-1],),
+        ).fetchall()
+        assert per_track == [(10, False)] * 9
+
+    # unchanged partition: nothing is embedded again
+    metadata, _ = _run(database_url, instance, corpus, slugs[0])
+    assert metadata["tracks_embedded"].value == 0
+
+    # one changed song: only it is embedded again
+    path = corpus / "k-o-the-poet.jsonl"
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    changed = next(r for r in records if r["title"] == "Mama's Kitchen")
+    changed["lyrics"] += "\n\n[Outro]\nOne more plate for Mama, one more light in the window"
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+    metadata, _ = _run(database_url, instance, corpus, slugs[0])
+    assert metadata["tracks_embedded"].value == 1
+
+    hits = search("songs about losing a brother", limit=3, database_url=database_url)
+    assert hits[0].title == "Letter to My Brother"
+    assert "brother" in hits[0].matched_lines.lower()
+    prison = search("my brother locked up in a prison cell", limit=1, database_url=database_url)
+    assert prison[0].title == "Letters to Cell Block C"
+
+    only = search(
+        "party",
+        artist="senor-calido",
+        year_from=2005,
+        year_to=2010,
+        limit=20,
+        database_url=database_url,
+    )
+    assert only and {h.artist_slug for h in only} == {"senor-calido"}
+    assert all(2005 <= h.year <= 2010 for h in only)
+    # the filtered search still returns every match, not the few left after filtering
+    with psycopg.connect(database_url) as conn:
+        expected = conn.execute(
+            "SELECT count(*) FROM tracks WHERE status = 'kept' AND artist_slug = 'senor-calido' "
+            "AND release_year BETWEEN 2005 AND 2010"
+        ).fetchone()[0]
+    assert len(only) == expected
+
+    hybrid = search("Marcus", hybrid=True, limit=5, database_url=database_url)
+    assert any(h.title in ("Letter to My Brother", "Brother's Keeper") for h in hybrid[:2])
+
+    neighbours = similar("k-o-the-poet/Letter to My Brother", limit=3, database_url=database_url)
+    assert len(neighbours) == 3 and all(h.title != "Letter to My Brother" for h in neighbours)
