@@ -47,6 +47,8 @@ app.add_typer(services_app, name="services")
 app.add_typer(artists_app, name="artists")
 corpus_app = typer.Typer(help="Corpus files.", no_args_is_help=True)
 app.add_typer(corpus_app, name="corpus")
+benchmark_app = typer.Typer(help="Benchmarks whose output the README quotes.", no_args_is_help=True)
+app.add_typer(benchmark_app, name="benchmark")
 console = Console()
 
 _QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -364,6 +366,62 @@ def similar_command(
     except (LookupError, ServiceError, ConnectionError) as exc:
         raise _fail(str(exc)) from None
     _print_hits(hits, as_json, f"similar to: {track}")
+
+
+@benchmark_app.command("search")
+def benchmark_search(
+    artists: Annotated[int, typer.Option(help="Generated artists.")] = 1000,
+    tracks: Annotated[int, typer.Option(help="Generated tracks.")] = 60_000,
+    queries: Annotated[int, typer.Option(help="Queries timed.")] = 200,
+    embed_sample: Annotated[int, typer.Option(help="Tracks embedded for throughput.")] = 300,
+    ef_search: Annotated[int, typer.Option(help="hnsw.ef_search per query.")] = 100,
+) -> None:
+    """Search latency and recall@10, embedding throughput and write rate, at scale, in a
+    throwaway database (rap_pipeline_benchmark) on the pipeline's PostgreSQL."""
+    from rap_pipeline.benchmarks.search_benchmark import run_benchmark
+
+    settings = get_settings()
+    started = time.monotonic()
+    with services_for_command(settings) as urls:
+        rows = run_benchmark(
+            urls.database_url,
+            artists,
+            tracks,
+            queries,
+            embed_sample,
+            ef_search,
+            settings.embedding_model,
+        )
+    table = Table(title=f"search benchmark: {tracks:,} tracks, {artists:,} artists")
+    for column in ("measure", "value", "rate / goal"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+    console.print(f"took {time.monotonic() - started:.0f} s")
+
+
+@benchmark_app.command("search-quality")
+def benchmark_search_quality(
+    k: Annotated[int, typer.Option(help="Results judged per query.")] = 5,
+    hybrid: Annotated[bool, typer.Option(help="Hybrid (vector + full text) ranking.")] = False,
+) -> None:
+    """Precision@k of search on the labelled queries over the sample corpus (run `make run`
+    first so the sample corpus is embedded)."""
+    from rap_pipeline.benchmarks.search_quality import evaluate, mean_precision
+
+    settings = get_settings()
+    with services_for_command(settings) as urls:
+        results = evaluate(urls.database_url, k, hybrid, settings.embedding_model)
+    table = Table(title=f"search quality ({'hybrid' if hybrid else 'vector'}), precision@{k}")
+    for column in ("query", f"P@{k}", "top results"):
+        table.add_column(column, overflow="fold")
+    for result in results:
+        table.add_row(result.query, f"{result.precision(k):.2f}", "\n".join(result.found[:3]))
+    console.print(table)
+    console.print(
+        f"mean precision@{k}: {mean_precision(results, k):.3f} over {len(results)} queries"
+    )
 
 
 @corpus_app.command("generate")

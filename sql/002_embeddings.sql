@@ -16,6 +16,7 @@ CREATE TABLE track_embeddings (
     embedded_at  timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (track_id, model_id)
 );
+CREATE INDEX track_embeddings_artist ON track_embeddings (model_id, artist_slug);
 
 -- The chunks a track was split into (stanzas that fit the model), each with its vector.
 CREATE TABLE lyric_chunks (
