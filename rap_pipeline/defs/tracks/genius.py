@@ -16,6 +16,7 @@ pages are then rejected by the title rules in ``cleaning.py``, so they are recor
 from __future__ import annotations
 
 import logging
+import random
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -27,7 +28,6 @@ from tenacity import (
     retry,
     retry_if_exception,
     stop_after_attempt,
-    wait_exponential_jitter,
 )
 
 from rap_pipeline.defs.artists.registry import ArtistSpec
@@ -101,7 +101,6 @@ class GeniusSource(TrackSource):
             timeout=timeout,
             sleep_time=sleep_time,
             retries=0,  # retries are ours: lyricsgenius cannot see 429s
-            verbose=False,
             remove_section_headers=False,
             skip_non_songs=False,
         )
@@ -127,9 +126,9 @@ class GeniusSource(TrackSource):
 
         def wait(state: RetryCallState) -> float:
             exc = state.outcome.exception() if state.outcome else None
-            backoff = wait_exponential_jitter(initial=self.backoff_initial, max=self.backoff_max)(
-                state
-            )
+            # exponential from backoff_initial, jitter of the same size, at most backoff_max
+            exponential = self.backoff_initial * 2 ** (state.attempt_number - 1)
+            backoff = min(self.backoff_max, exponential + random.uniform(0, self.backoff_initial))
             if isinstance(exc, GeniusHTTPError) and exc.retry_after is not None:
                 return max(min(exc.retry_after, self.backoff_max), backoff)
             return backoff
@@ -184,7 +183,11 @@ class GeniusSource(TrackSource):
             )
             songs.extend(response.get("songs") or [])
             page = response.get("next_page")
-        return songs
+        # a listing that shifts while it is paged can repeat a song: keep its first copy
+        unique: dict[Any, dict[str, Any]] = {}
+        for song in songs:
+            unique.setdefault(song["id"], song)
+        return list(unique.values())
 
     # -- songs ---------------------------------------------------------------------------
     def fetch_lyrics(self, song: dict[str, Any]) -> str:
@@ -215,9 +218,8 @@ class GeniusSource(TrackSource):
                     FetchFailure("genius", source_id, title, str(exc), song.get("url"))
                 )
                 continue
-            components = song.get("release_date_components") or {}
             release_date, release_year = parse_release_date(
-                song.get("release_date") or components.get("year")
+                song.get("release_date") or _components_date(song.get("release_date_components"))
             )
             result.tracks.append(
                 RawTrack(
@@ -233,6 +235,15 @@ class GeniusSource(TrackSource):
                 )
             )
         return result
+
+
+def _components_date(components: dict[str, Any] | None) -> str | None:
+    """{"year": 2019, "month": 5, "day": 3} → "2019-05-03"; a year alone → "2019"."""
+    components = components or {}
+    year, month, day = (components.get(k) for k in ("year", "month", "day"))
+    if not year:
+        return None
+    return f"{year:04d}-{month:02d}-{day:02d}" if month and day else f"{year:04d}"
 
 
 def _with_slash(url: str) -> str:

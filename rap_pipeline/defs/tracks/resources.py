@@ -27,6 +27,7 @@ class TrackSourceResource(dg.ConfigurableResource):
     genius_sleep_time_s: float = 0.2
     genius_max_attempts: int = 5
     genius_backoff_initial_s: float = 1.0
+    genius_backoff_max_s: float = 60.0
 
     def build(self) -> TrackSource:
         if self.kind == "corpus":
@@ -40,4 +41,5 @@ class TrackSourceResource(dg.ConfigurableResource):
             sleep_time=self.genius_sleep_time_s,
             max_attempts=self.genius_max_attempts,
             backoff_initial=self.genius_backoff_initial_s,
+            backoff_max=self.genius_backoff_max_s,
         )
