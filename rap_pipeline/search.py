@@ -92,8 +92,11 @@ def vector_search(
         if exact:
             conn.execute("SET LOCAL enable_indexscan = off")
         else:
-            conn.execute(sql.SQL("SET LOCAL hnsw.ef_search = {}").format(sql.Literal(ef_search)))
-            conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+            conn.execute(  # one round trip for both settings, local to this transaction
+                "SELECT set_config('hnsw.ef_search', %s, true), "
+                "set_config('hnsw.iterative_scan', 'relaxed_order', true)",
+                (str(ef_search),),
+            )
         rows = conn.execute(
             sql.SQL(
                 """WITH nearest AS MATERIALIZED (
