@@ -34,8 +34,8 @@ CREATE TABLE lyric_chunks (
 );
 CREATE INDEX lyric_chunks_artist ON lyric_chunks (model_id, artist_slug);
 
--- HNSW (cosine) for the default model; m and ef_construction as measured by
--- `rap-pipeline benchmark search` (README). Other models get theirs when first embedded.
+-- HNSW (cosine) for the default model, with pgvector's default m and ef_construction (not
+-- tuned yet; see README, Benchmarks). Other models get theirs when first embedded.
 CREATE INDEX lyric_chunks_hnsw_all_minilm_l6_v2 ON lyric_chunks
     USING hnsw ((embedding::vector(384)) vector_cosine_ops) WITH (m = 16, ef_construction = 64)
     WHERE model_id = 'sentence-transformers/all-MiniLM-L6-v2';
