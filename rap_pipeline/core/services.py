@@ -73,15 +73,32 @@ def _postgres_bin_dir() -> Path:
 class EmbeddedServices:
     """Starts, reuses and stops the embedded servers of one data directory."""
 
-    def __init__(self, data_dir: Path, postgres_port: int = 0, redis_port: int = 0):
+    def __init__(
+        self,
+        data_dir: Path,
+        postgres_port: int = 0,
+        redis_port: int = 0,
+        postgres_shared_buffers: str = "1GB",
+    ):
         self.data_dir = data_dir.expanduser().resolve()
+        # vector indexes answer in milliseconds only from memory: PostgreSQL's default 128MB
+        # cannot hold the HNSW index of 60K tracks' chunks
+        self.postgres_settings = {
+            "shared_buffers": postgres_shared_buffers,
+            "maintenance_work_mem": "1GB",  # HNSW builds in memory
+        }
         self.requested_ports = {"postgres": postgres_port, "redis": redis_port}
         self.pgdata = self.data_dir / "postgres"
         self.redis_dir = self.data_dir / "redis"
 
     @classmethod
     def from_settings(cls, settings: Settings) -> EmbeddedServices:
-        return cls(settings.resolved_data_dir, settings.postgres_port, settings.redis_port)
+        return cls(
+            settings.resolved_data_dir,
+            settings.postgres_port,
+            settings.redis_port,
+            settings.postgres_shared_buffers,
+        )
 
     # -- data directory, ports, lock -------------------------------------------------------
     def _prepare_data_dir(self) -> None:
@@ -212,6 +229,7 @@ class EmbeddedServices:
                 raise ServiceError(f"initdb failed in {self.pgdata}:\n{init.stderr.strip()}")
         port = self._port_for("postgres")
         options = f"-h 127.0.0.1 -p {port} -c unix_socket_directories='' -c max_connections=200"
+        options += "".join(f" -c {name}={value}" for name, value in self.postgres_settings.items())
         started = self._pg_ctl(
             "-w",
             "-t",

@@ -25,6 +25,8 @@ class Settings(BaseSettings):
     # 0 = pick a free port on first start and keep using it (remembered in data_dir).
     postgres_port: int = Field(default=0, ge=0, le=65535)
     redis_port: int = Field(default=0, ge=0, le=65535)
+    # memory of the embedded PostgreSQL for caching tables and vector indexes
+    postgres_shared_buffers: str = Field(default="1GB", pattern=r"^\d+(kB|MB|GB)$")
 
     artists_file: Path = Path("artists.yaml")
     track_source: Literal["corpus", "genius"] = "corpus"
