@@ -17,7 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from rap_pipeline.core.dagster_home import use_dagster_environment
-from rap_pipeline.core.database import connect, describe_url
+from rap_pipeline.core.database import MigrationError, connect, describe_url
 from rap_pipeline.core.paths import project_file
 from rap_pipeline.core.services import (
     EmbeddedServices,
@@ -51,6 +51,8 @@ benchmark_app = typer.Typer(help="Benchmarks whose output the README quotes.", n
 app.add_typer(benchmark_app, name="benchmark")
 console = Console()
 
+# errors that are the user's to fix: printed as one clear line, no traceback
+_USER_ERRORS = (ArtistsFileError, SlugCollisionError, ServiceError, ConnectionError, MigrationError)
 _QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
@@ -82,13 +84,13 @@ def run(
     logging.getLogger("dagster").setLevel(logging.WARNING)
     settings = get_settings()
     path = artists_file or settings.artists_file
-    if not path.exists():
-        path = project_file("artists.yaml")
+    if artists_file is None and not path.exists():
+        path = project_file("artists.yaml")  # outside a checkout: the bundled sample artists
     started = time.monotonic()
     try:
         specs = read_artists_file(path)
         with services_for_command(settings) as urls:
-            failed = _run_partitions(settings, urls, [spec for spec in specs])
+            failed = _run_partitions(settings, urls, specs)
             with connect(urls.database_url) as conn:
                 _print_summary(
                     conn,
@@ -97,13 +99,18 @@ def run(
                     settings.embedding_model,
                 )
             _print_example_search(settings, urls)
-    except (ArtistsFileError, SlugCollisionError, ServiceError, ConnectionError) as exc:
+    except _USER_ERRORS as exc:
         raise _fail(str(exc)) from None
     if failed:
-        raise _fail(f"{len(failed)} artist(s) failed: {', '.join(failed)} (see `rap-pipeline dev`)")
+        for slug, error in failed.items():
+            console.print(f"[red]{slug}[/red]: {error}")
+        raise _fail(f"{len(failed)} artist(s) failed; their runs are in `rap-pipeline dev`")
 
 
-def _run_partitions(settings: Settings, urls: ServiceURLs, specs: list[ArtistSpec]) -> list[str]:
+def _run_partitions(
+    settings: Settings, urls: ServiceURLs, specs: list[ArtistSpec]
+) -> dict[str, str]:
+    """Runs the main job per artist; returns the failed artists with their first error."""
     from dagster import DagsterInstance
 
     from rap_pipeline.definitions import defs
@@ -114,7 +121,7 @@ def _run_partitions(settings: Settings, urls: ServiceURLs, specs: list[ArtistSpe
     slugs = [spec.slug for spec in specs]
     _add_partitions(slugs)
     job = defs().resolve_job_def("main")
-    failed = []
+    failed: dict[str, str] = {}
     with (
         DagsterInstance.get() as instance,
         Progress(
@@ -135,10 +142,21 @@ def _run_partitions(settings: Settings, urls: ServiceURLs, specs: list[ArtistSpe
                 raise_on_error=False,
             )
             if not result.success:
-                failed.append(slug)
+                failed[slug] = _first_error(result)
             progress.advance(task)
         progress.update(task, description="done")
     return failed
+
+
+def _first_error(result) -> str:
+    """The user-code error behind a failed run (through Dagster's retry wrapper)."""
+    for event in result.all_events:
+        if event.is_step_failure and event.step_failure_data.error:
+            error = event.step_failure_data.error
+            while error.cause is not None:
+                error = error.cause
+            return error.message.strip().splitlines()[0]
+    return "run failed"
 
 
 def _print_summary(conn, slugs: list[str], elapsed_s: float, model_id: str) -> None:
@@ -186,6 +204,8 @@ def _print_example_search(settings: Settings, urls: ServiceURLs) -> None:
     hits = search(
         EXAMPLE_QUERY, limit=3, model_id=settings.embedding_model, database_url=urls.database_url
     )
+    if not hits:
+        return
     console.print(f'\nexample: rap-pipeline search "{EXAMPLE_QUERY}" --limit 3')
     for rank, hit in enumerate(hits, start=1):
         line = hit.matched_lines.split("\n", 1)[0]

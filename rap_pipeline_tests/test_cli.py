@@ -73,3 +73,20 @@ def test_run_reports_a_bad_artists_file_clearly(tmp_path: Path):
     assert result.returncode == 1
     assert "top-level 'artists:' list" in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_a_failing_artist_is_reported_with_its_error(
+    database_url: str, embedded: ServiceURLs, tmp_path: Path
+):
+    artists = tmp_path / "artists.yaml"
+    artists.write_text("artists:\n  - Nobody Here\n")
+    env = {
+        "RAP_DATA_DIR": str(tmp_path / "data"),
+        "RAP_DATABASE_URL": database_url,
+        "RAP_REDIS_URL": embedded.redis_url,
+        "RAP_CORPUS_PATH": str(tmp_path / "missing"),
+    }
+    result = _cli(env, "run", "--artists-file", str(artists))
+    assert result.returncode == 1
+    assert "nobody-here" in result.stdout and "does not exist" in result.stdout
+    assert "1 artist(s) failed" in result.stdout
