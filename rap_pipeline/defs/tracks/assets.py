@@ -9,6 +9,7 @@ from rap_pipeline.defs.artists.partitions import artists_partitions
 from rap_pipeline.defs.artists.registry import get_artist
 from rap_pipeline.defs.tracks.checks import TRACK_CHECK_SPECS, run_track_checks
 from rap_pipeline.defs.tracks.resources import TrackSourceResource
+from rap_pipeline.defs.tracks.sources import SourceConfigError
 from rap_pipeline.defs.tracks.store import partition_counts, prepare_rows, write_partition
 
 
@@ -45,10 +46,14 @@ def tracks(
     """
     slug = context.partition_key
     started = time.monotonic()
-    source = track_source.build()
-    with database.connect() as conn:
-        artist = get_artist(conn, slug)
-    fetched = source.fetch(artist)
+    try:
+        source = track_source.build()
+        with database.connect() as conn:
+            artist = get_artist(conn, slug)
+        fetched = source.fetch(artist)
+    except (SourceConfigError, LookupError) as exc:
+        # configuration problems: fail now with the message instead of retrying for minutes
+        raise dg.Failure(str(exc), allow_retries=False) from exc
     fetched_s = time.monotonic() - started
     rows = prepare_rows(slug, fetched)
     with database.connect() as conn:

@@ -17,8 +17,8 @@ from rap_pipeline.defs.artists.slugs import slugify
 from rap_pipeline.defs.tracks.sources import (
     FetchResult,
     RawTrack,
+    SourceConfigError,
     TrackSource,
-    TrackSourceError,
     parse_release_date,
 )
 
@@ -30,7 +30,7 @@ def corpus_files(path: Path) -> list[Path]:
         return [path]
     if path.is_dir():
         return sorted(p for p in path.rglob("*") if p.suffix.lower() in SUFFIXES)
-    raise TrackSourceError(f"corpus path {path} does not exist")
+    raise SourceConfigError(f"corpus path {path} does not exist")
 
 
 def _decode(raw: bytes) -> str:

@@ -36,6 +36,7 @@ from rap_pipeline.defs.tracks.sources import (
     FetchFailure,
     FetchResult,
     RawTrack,
+    SourceConfigError,
     TrackSource,
     TrackSourceError,
     parse_release_date,
@@ -95,7 +96,7 @@ class GeniusSource(TrackSource):
         backoff_max: float = 60.0,
     ):
         if not access_token:
-            raise TrackSourceError("Genius needs an access token: set GENIUS_ACCESS_TOKEN")
+            raise SourceConfigError("Genius needs an access token: set GENIUS_ACCESS_TOKEN")
         self.client = lyricsgenius.Genius(
             access_token,
             timeout=timeout,
@@ -165,7 +166,7 @@ class GeniusSource(TrackSource):
                 result = hit.get("result", {})
                 if result.get("name") and slugify(result["name"]) == artist.slug:
                     return int(result["id"])
-        raise TrackSourceError(
+        raise SourceConfigError(
             f"Genius has no artist named {artist.name!r}; set genius_artist_id in the artists file"
         )
 
@@ -203,7 +204,10 @@ class GeniusSource(TrackSource):
             artist_id = self.find_artist_id(artist)
             songs = self.list_songs(artist_id)
         except (GeniusHTTPError, requests.RequestException) as exc:
-            raise TrackSourceError(f"Genius listing for {artist.name!r} failed: {exc}") from exc
+            message = f"Genius listing for {artist.name!r} failed: {exc}"
+            if isinstance(exc, GeniusHTTPError) and not exc.retryable:
+                raise SourceConfigError(message) from exc  # 401, 403, 404: retrying won't help
+            raise TrackSourceError(message) from exc
         result = FetchResult()
         for song in songs:
             if (song.get("primary_artist") or {}).get("id") not in (None, artist_id):

@@ -46,6 +46,11 @@ class TrackSourceError(RuntimeError):
     """The source as a whole failed (e.g. the artist listing); the partition fails and retries."""
 
 
+class SourceConfigError(TrackSourceError):
+    """The source cannot work as configured (missing path or token, unknown artist, a 4xx):
+    retrying will not help, so the partition fails at once with this message."""
+
+
 def parse_release_date(value: object) -> tuple[dt.date | None, int | None]:
     """ "2019-05-03" → (date, 2019); "2019" or "2019-05" → (None, 2019); else (None, None)."""
     if value is None or value == "":
