@@ -228,16 +228,22 @@ class ApiGuard:
             self.count("breaker_opened")
 
     # -- calls ---------------------------------------------------------------------------
-    def call(self, fetch: Callable[[], T]) -> T:
+    def call(
+        self,
+        fetch: Callable[[], T],
+        is_failure: Callable[[Exception], bool] = lambda exc: True,
+    ) -> T:
         """One external call under the breaker and the shared rate limit. Raises
-        CircuitOpenError without calling when the breaker is open."""
+        CircuitOpenError without calling when the breaker is open. Only exceptions for which
+        ``is_failure`` is true (outages, not e.g. a 404) count towards opening the breaker."""
         self._check_breaker()
         self.acquire()
         self.count("calls")
         try:
             value = fetch()
-        except Exception:
-            self._record(success=False)
+        except Exception as exc:
+            if is_failure(exc):
+                self._record(success=False)
             raise
         self._record(success=True)
         return value

@@ -21,10 +21,11 @@ def _secret(name: str) -> dg.EnvVar | None:
 @dg.definitions
 def resources() -> dg.Definitions:
     settings = Settings()
+    redis = RedisResource(url=_secret("RAP_REDIS_URL"))
     return dg.Definitions(
         resources={
             "database": DatabaseResource(url=_secret("RAP_DATABASE_URL")),
-            "redis": RedisResource(url=_secret("RAP_REDIS_URL")),
+            "redis": redis,
             "artists_file": ArtistsFileResource(path=str(settings.artists_file)),
             "embedding_model": EmbeddingModelResource(model_id=settings.embedding_model),
             "track_source": TrackSourceResource(
@@ -34,6 +35,7 @@ def resources() -> dg.Definitions:
                 genius_api_root=settings.genius_api_root,
                 genius_public_api_root=settings.genius_public_api_root,
                 genius_web_root=settings.genius_web_root,
+                redis=redis,
             ),
         }
     )

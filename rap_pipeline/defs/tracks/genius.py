@@ -15,6 +15,7 @@ pages are then rejected by the title rules in ``cleaning.py``, so they are recor
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import threading
@@ -30,6 +31,7 @@ from tenacity import (
     stop_after_attempt,
 )
 
+from rap_pipeline.core.api_guard import ApiGuard, CircuitOpenError, ProviderPolicy
 from rap_pipeline.defs.artists.registry import ArtistSpec
 from rap_pipeline.defs.artists.slugs import slugify
 from rap_pipeline.defs.tracks.sources import (
@@ -47,6 +49,16 @@ log = logging.getLogger(__name__)
 # lyricsgenius turns a song URL into a page path by removing this prefix, whatever WEB_ROOT is.
 _CANONICAL_WEB_ROOT = "https://genius.com/"
 RETRYABLE_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+DAY_S = 86_400
+
+
+def genius_policy(requests_per_s: float = 5.0) -> ProviderPolicy:
+    """Genius publishes no rate limit; 5 requests/s shared by all runs has been safe."""
+    return ProviderPolicy(
+        name="genius",
+        requests_per_s=requests_per_s,
+        cache_ttl_s={"search_artist": 7 * DAY_S, "artist_songs": DAY_S, "song_page": 30 * DAY_S},
+    )
 
 
 class GeniusHTTPError(RuntimeError):
@@ -94,6 +106,7 @@ class GeniusSource(TrackSource):
         max_attempts: int = 5,
         backoff_initial: float = 1.0,
         backoff_max: float = 60.0,
+        guard: ApiGuard | None = None,
     ):
         if not access_token:
             raise SourceConfigError("Genius needs an access token: set GENIUS_ACCESS_TOKEN")
@@ -111,6 +124,10 @@ class GeniusSource(TrackSource):
         self._local = threading.local()
         # the client's own requests session; hooks are public requests API
         self.client._session.hooks["response"].append(self._remember)
+        # with a guard, the shared Redis limiter paces requests instead of lyricsgenius' sleep
+        self.guard = guard
+        if guard is not None:
+            self.client.sleep_time = 0
         self.max_attempts = max_attempts
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
@@ -134,13 +151,7 @@ class GeniusSource(TrackSource):
                 return max(min(exc.retry_after, self.backoff_max), backoff)
             return backoff
 
-        @retry(
-            retry=retry_if_exception(_is_retryable),
-            stop=stop_after_attempt(self.max_attempts),
-            wait=wait,
-            reraise=True,
-        )
-        def attempt() -> Any:
+        def request() -> Any:
             self._local.last = _LastResponse()
             try:
                 value = function(*args, **kwargs)
@@ -152,14 +163,40 @@ class GeniusSource(TrackSource):
                 raise GeniusHTTPError(last.status, what, last.retry_after)
             return value
 
+        @retry(
+            retry=retry_if_exception(_is_retryable),
+            stop=stop_after_attempt(self.max_attempts),
+            wait=wait,
+            reraise=True,
+        )
+        def attempt() -> Any:
+            if self.guard is None:
+                return request()
+            try:  # under the shared rate limit and breaker; outages count towards opening it
+                return self.guard.call(request, is_failure=_is_retryable)
+            except GeniusHTTPError as exc:
+                if exc.status == 429:
+                    self.guard.penalize(exc.retry_after)
+                raise
+
         return attempt()
+
+    def _cached(self, endpoint: str, request: Any, fetch: Any) -> Any:
+        """Cache-aside through the guard (successful answers only), or a plain call."""
+        if self.guard is None:
+            return fetch()
+        return self.guard.cached(endpoint, request, fetch, is_not_found=lambda value: False)
 
     # -- listing -------------------------------------------------------------------------
     def find_artist_id(self, artist: ArtistSpec) -> int:
         if artist.genius_artist_id:
             return artist.genius_artist_id
-        found = self._call(
-            f"artist search {artist.name!r}", self.client.search_artists, artist.name
+        found = self._cached(
+            "search_artist",
+            artist.name,
+            lambda: self._call(
+                f"artist search {artist.name!r}", self.client.search_artists, artist.name
+            ),
         )
         for section in found.get("sections", []):
             for hit in section.get("hits", []):
@@ -174,13 +211,18 @@ class GeniusSource(TrackSource):
         songs: list[dict[str, Any]] = []
         page: int | None = 1
         while page:
-            response = self._call(
-                f"songs of artist {artist_id}, page {page}",
-                self.client.artist_songs,
-                artist_id,
-                per_page=50,
-                page=page,
-                sort="title",
+            response = self._cached(
+                "artist_songs",
+                [artist_id, page],
+                functools.partial(
+                    self._call,
+                    f"songs of artist {artist_id}, page {page}",
+                    self.client.artist_songs,
+                    artist_id,
+                    per_page=50,
+                    page=page,
+                    sort="title",
+                ),
             )
             songs.extend(response.get("songs") or [])
             page = response.get("next_page")
@@ -193,8 +235,12 @@ class GeniusSource(TrackSource):
     # -- songs ---------------------------------------------------------------------------
     def fetch_lyrics(self, song: dict[str, Any]) -> str:
         path = str(song.get("path") or "").lstrip("/")
-        lyrics = self._call(
-            f"song page {path}", self.client.lyrics, song_url=_CANONICAL_WEB_ROOT + path
+        lyrics = self._cached(
+            "song_page",
+            path,
+            lambda: self._call(
+                f"song page {path}", self.client.lyrics, song_url=_CANONICAL_WEB_ROOT + path
+            ),
         )
         # Status 200 but no lyrics section: the page really has no lyrics.
         return lyrics or ""
@@ -203,7 +249,7 @@ class GeniusSource(TrackSource):
         try:
             artist_id = self.find_artist_id(artist)
             songs = self.list_songs(artist_id)
-        except (GeniusHTTPError, requests.RequestException) as exc:
+        except (GeniusHTTPError, requests.RequestException, CircuitOpenError) as exc:
             message = f"Genius listing for {artist.name!r} failed: {exc}"
             if isinstance(exc, GeniusHTTPError) and not exc.retryable:
                 raise SourceConfigError(message) from exc  # 401, 403, 404: retrying won't help
@@ -217,7 +263,7 @@ class GeniusSource(TrackSource):
             source_id, title = str(song["id"]), str(song.get("title") or "").strip()
             try:
                 lyrics = "" if song.get("instrumental") else self.fetch_lyrics(song)
-            except (GeniusHTTPError, requests.RequestException) as exc:
+            except (GeniusHTTPError, requests.RequestException, CircuitOpenError) as exc:
                 result.failures.append(
                     FetchFailure("genius", source_id, title, str(exc), song.get("url"))
                 )

@@ -7,9 +7,11 @@ from typing import Literal
 
 import dagster as dg
 
+from rap_pipeline.core.api_guard import ApiGuard
 from rap_pipeline.core.paths import SAMPLE_CORPUS_DIR
+from rap_pipeline.core.resources import RedisResource
 from rap_pipeline.defs.tracks.corpus import CorpusSource
-from rap_pipeline.defs.tracks.genius import GeniusSource
+from rap_pipeline.defs.tracks.genius import GeniusSource, genius_policy
 from rap_pipeline.defs.tracks.sources import TrackSource
 
 
@@ -28,6 +30,9 @@ class TrackSourceResource(dg.ConfigurableResource):
     genius_max_attempts: int = 5
     genius_backoff_initial_s: float = 1.0
     genius_backoff_max_s: float = 60.0
+    genius_requests_per_s: float = 5.0
+    # Redis for the response cache, the shared rate limit and the breaker; None: no guard
+    redis: RedisResource | None = None
 
     def build(self) -> TrackSource:
         if self.kind == "corpus":
@@ -42,4 +47,7 @@ class TrackSourceResource(dg.ConfigurableResource):
             max_attempts=self.genius_max_attempts,
             backoff_initial=self.genius_backoff_initial_s,
             backoff_max=self.genius_backoff_max_s,
+            guard=ApiGuard(self.redis.get_url(), genius_policy(self.genius_requests_per_s))
+            if self.redis is not None
+            else None,
         )
