@@ -61,10 +61,11 @@ def record_to_track(record: dict) -> RawTrack:
     if not title:
         raise ValueError("no title")
     lyrics = record.get("lyrics")
-    source_id = str(record.get("source_id") or record.get("id") or "").strip()
-    if not source_id:
-        digest = hashlib.sha256(f"{record['artist']}\n{title}".encode()).hexdigest()[:16]
-        source_id = f"corpus:{digest}"
+    raw_id = str(record.get("source_id") or record.get("id") or "").strip()
+    if not raw_id:
+        raw_id = hashlib.sha256(f"{record['artist']}\n{title}".encode()).hexdigest()[:16]
+    # datasets often number tracks per file (1, 2, …): ids are only unique per artist
+    source_id = f"{slugify(str(record['artist']))}/{raw_id}"
     release_date, release_year = parse_release_date(record.get("release_date"))
     return RawTrack(
         source="corpus",

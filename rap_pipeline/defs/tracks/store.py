@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import psycopg
 from psycopg.types.json import Jsonb
@@ -157,15 +157,26 @@ def write_partition(
     """
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(hashtext('tracks:' || %s))", (artist_slug,))
-        existing = {
-            source_id: status
-            for source_id, status in conn.execute(
-                "SELECT source_id, status FROM tracks WHERE artist_slug = %s AND source = %s",
-                (artist_slug, source),
-            )
-        }
+        stored = conn.execute(
+            "SELECT source, source_id, status, kept_lyrics_hash FROM tracks WHERE artist_slug = %s",
+            (artist_slug,),
+        ).fetchall()
+        existing = {sid: status for src, sid, status, _ in stored if src == source}
         failed_ids = {f.source_id for f in failures}
         keep_previous = {i for i in failed_ids if existing.get(i) not in (None, "fetch_failed")}
+        # lyrics already kept by rows this write leaves in place (another source's, or a track
+        # whose fetch failed now): a listed copy of them is a duplicate, not a second keeper
+        reserved = {
+            digest
+            for src, sid, _, digest in stored
+            if digest and (src != source or sid in keep_previous)
+        }
+        rows = [
+            replace(row, status="rejected", status_reason="duplicate_lyrics")
+            if row.status == "kept" and row.lyrics_hash in reserved
+            else row
+            for row in rows
+        ]
         to_write = rows + [
             failure_row(artist_slug, f) for f in failures if f.source_id not in keep_previous
         ]

@@ -15,6 +15,8 @@ import psycopg
 from rap_pipeline.core.resources import DatabaseResource
 from rap_pipeline.defs.tracks.assets import tracks
 from rap_pipeline.defs.tracks.resources import TrackSourceResource
+from rap_pipeline.defs.tracks.sources import FetchFailure, FetchResult, RawTrack
+from rap_pipeline.defs.tracks.store import prepare_rows, write_partition
 from rap_pipeline_tests.conftest import add_artists
 
 VERSE = (
@@ -50,8 +52,10 @@ def materialize(database_url: str, instance: dg.DagsterInstance, corpus: Path, s
 def stored(database_url: str, slug: str) -> list[tuple]:
     with psycopg.connect(database_url) as conn:
         return conn.execute(
-            "SELECT source_id, title, status, status_reason, lyrics_clean, lyrics_hash, "
-            "updated_at, created_at, id FROM tracks WHERE artist_slug = %s ORDER BY source_id",
+            # corpus ids are stored as "<artist slug>/<id>"; the tests name tracks by <id>
+            "SELECT split_part(source_id, '/', 2), title, status, status_reason, lyrics_clean, "
+            "lyrics_hash, updated_at, created_at, id FROM tracks WHERE artist_slug = %s "
+            "ORDER BY source_id",
             (slug,),
         ).fetchall()
 
@@ -174,6 +178,47 @@ def test_an_artist_without_tracks_materializes_empty(
     assert result.success
     assert result.asset_materializations_for_node("tracks")[0].metadata["kept"].value == 0
     assert stored(database_url, slug) == []
+
+
+def test_artists_may_reuse_corpus_ids(
+    database_url: str, instance: dg.DagsterInstance, corpus_dir: Path
+):
+    slugs = add_artists(database_url, instance, "Alpha", "Beta")
+    write_jsonl(
+        corpus_dir / "a.jsonl",
+        [
+            {"artist": "Alpha", "title": "One", "lyrics": song(1, "alpha"), "id": "1"},
+            {"artist": "Beta", "title": "One", "lyrics": song(2, "beta"), "id": "1"},
+        ],
+    )
+    for slug in slugs:
+        assert materialize(database_url, instance, corpus_dir, slug).success
+    for slug in slugs:  # again: nothing moves between artists
+        assert materialize(database_url, instance, corpus_dir, slug).success
+        assert [row[2] for row in stored(database_url, slug)] == ["kept"]
+
+
+def test_lyrics_kept_by_a_row_left_in_place_are_not_kept_twice(database_url: str):
+    """A track whose fetch failed keeps its stored row; a listed copy of its lyrics (or one
+    from another source) must become a duplicate, not break the partition's commit."""
+    with psycopg.connect(database_url) as conn:
+        conn.execute("INSERT INTO artists (slug, display_name) VALUES ('a', 'A')")
+        conn.commit()
+        original = RawTrack("genius", "10", "Original", song(1, "x"))
+        write_partition(conn, "a", "genius", prepare_rows("a", FetchResult([original])), [])
+        reissue = RawTrack("genius", "11", "Reissue", song(1, "x"))
+        failure = FetchFailure("genius", "10", "Original", "HTTP 404")
+        write_partition(conn, "a", "genius", prepare_rows("a", FetchResult([reissue])), [failure])
+        in_corpus = RawTrack("corpus", "11", "Reissue", song(1, "x"))
+        write_partition(conn, "a", "corpus", prepare_rows("a", FetchResult([in_corpus])), [])
+        statuses = conn.execute(
+            "SELECT source, source_id, status, status_reason FROM tracks ORDER BY 1, 2"
+        ).fetchall()
+    assert statuses == [
+        ("corpus", "11", "rejected", "duplicate_lyrics"),
+        ("genius", "10", "kept", None),
+        ("genius", "11", "rejected", "duplicate_lyrics"),
+    ]
 
 
 KILLED_WRITER = textwrap.dedent(
