@@ -56,6 +56,14 @@ def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
         return True
 
 
+def _answers(port: int, host: str = "127.0.0.1") -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
@@ -190,7 +198,8 @@ class EmbeddedServices:
             return None
         except PermissionError:
             pass  # alive, owned by the postgres system user
-        return port
+        # after a reboot the pid may belong to another process: the port must answer too
+        return port if _answers(port) else None
 
     def _pg_ctl(self, *args: str, user: str | None) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -284,7 +293,8 @@ class EmbeddedServices:
     def _redis_running_port(self) -> int | None:
         if self._redis_pid() is None:
             return None
-        return self._remembered_ports().get("redis")
+        port = self._remembered_ports().get("redis")
+        return port if port and _answers(port) else None
 
     def _start_redis(self) -> int:
         port = self._redis_running_port()
@@ -352,46 +362,93 @@ class EmbeddedServices:
             return None
         return ServiceURLs(self._postgres_url(pg_port), f"redis://127.0.0.1:{redis_port}/0")
 
+    def ensure(self, postgres: bool = True, redis: bool = True) -> tuple[dict[str, str], list[str]]:
+        """Starts the wanted servers that are not running; returns {name: url} of the wanted
+        servers and the names of those this call started."""
+        urls, started = {}, []
+        with self._lock():
+            if postgres:
+                if self._pg_running_port() is None:
+                    started.append("postgres")
+                urls["postgres"] = self._postgres_url(self._start_postgres())
+            if redis:
+                if self._redis_running_port() is None:
+                    started.append("redis")
+                urls["redis"] = f"redis://127.0.0.1:{self._start_redis()}/0"
+        return urls, started
+
     def start(self) -> ServiceURLs:
         """Starts whatever is not running yet; returns the URLs of both servers."""
-        with self._lock():
-            pg_port = self._start_postgres()
-            redis_port = self._start_redis()
-        return ServiceURLs(self._postgres_url(pg_port), f"redis://127.0.0.1:{redis_port}/0")
+        urls, _ = self.ensure()
+        return ServiceURLs(urls["postgres"], urls["redis"])
 
-    def stop(self) -> list[str]:
+    def stop(self, which: tuple[str, ...] = ("postgres", "redis")) -> list[str]:
         """Stops the servers cleanly (PostgreSQL fast shutdown, Redis SAVE); returns which."""
         with self._lock():
             stopped = []
-            if self._stop_postgres():
+            if "postgres" in which and self._stop_postgres():
                 stopped.append("postgres")
-            if self._stop_redis():
+            if "redis" in which and self._stop_redis():
                 stopped.append("redis")
         return stopped
+
+    @contextlib.contextmanager
+    def in_use(self) -> Iterator[None]:
+        """Marks the servers as in use by this process (a shared lock) for the block."""
+        self._prepare_data_dir()
+        with open(self.data_dir / "services.users", "w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_SH)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def stop_if_unused(self, which: list[str]) -> bool:
+        """Stops ``which`` unless another command holds them in use (see ``in_use``)."""
+        with open(self.data_dir / "services.users", "w") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False  # another command still uses them: it, or `services stop`, stops
+            try:
+                self.stop(tuple(which))
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+        return True
+
+
+def _external_urls(settings: Settings) -> tuple[str | None, str | None]:
+    database_url = settings.database_url.get_secret_value() if settings.database_url else None
+    redis_url = settings.redis_url.get_secret_value() if settings.redis_url else None
+    return database_url, redis_url
 
 
 def resolve_urls(settings: Settings) -> ServiceURLs:
     """URLs of the servers to use: external ones from the environment, else embedded ones
-    (started if needed and left running for the next command)."""
-    database_url = settings.database_url.get_secret_value() if settings.database_url else None
-    redis_url = settings.redis_url.get_secret_value() if settings.redis_url else None
+    (started if needed and left running for the next command). Only the servers without an
+    external URL are started."""
+    database_url, redis_url = _external_urls(settings)
     if database_url and redis_url:
         return ServiceURLs(database_url, redis_url)
-    embedded = EmbeddedServices.from_settings(settings).start()
-    return ServiceURLs(database_url or embedded.database_url, redis_url or embedded.redis_url)
+    urls, _ = EmbeddedServices.from_settings(settings).ensure(not database_url, not redis_url)
+    return ServiceURLs(database_url or urls["postgres"], redis_url or urls["redis"])
 
 
 @contextlib.contextmanager
 def services_for_command(settings: Settings) -> Iterator[ServiceURLs]:
-    """Servers for one command: embedded servers this command had to start are stopped
-    when it ends; servers that were already running (``rap-pipeline services start``,
-    ``rap-pipeline dev``) are reused and left running."""
+    """Servers for one command. Embedded servers this command had to start are stopped when
+    it ends, unless another command is still using them; servers that were already running
+    (``rap-pipeline services start``, ``rap-pipeline dev``) are reused and left running."""
+    database_url, redis_url = _external_urls(settings)
+    if database_url and redis_url:
+        yield ServiceURLs(database_url, redis_url)
+        return
     embedded = EmbeddedServices.from_settings(settings)
-    needs_embedded = not (settings.database_url and settings.redis_url)
-    was_running = embedded.running_urls() is not None if needs_embedded else True
-    urls = resolve_urls(settings)
+    started: list[str] = []
     try:
-        yield urls
+        with embedded.in_use():
+            urls, started = embedded.ensure(not database_url, not redis_url)
+            yield ServiceURLs(database_url or urls["postgres"], redis_url or urls["redis"])
     finally:
-        if not was_running:
-            embedded.stop()
+        if started:
+            embedded.stop_if_unused(started)

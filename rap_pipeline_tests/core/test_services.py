@@ -1,5 +1,6 @@
 """The embedded servers: started once, reused, stopped cleanly, clear errors."""
 
+import contextlib
 import socket
 from pathlib import Path
 
@@ -7,7 +8,14 @@ import psycopg
 import pytest
 import redis
 
-from rap_pipeline.core.services import EmbeddedServices, ServiceError, free_port
+from rap_pipeline.core.services import (
+    EmbeddedServices,
+    ServiceError,
+    free_port,
+    resolve_urls,
+    services_for_command,
+)
+from rap_pipeline.core.settings import Settings
 
 
 def test_servers_are_reused_and_restart_on_the_same_data(tmp_path: Path):
@@ -56,3 +64,34 @@ def test_an_unusable_data_directory_is_a_clear_error(tmp_path: Path):
     blocker.write_text("not a directory")
     with pytest.raises(ServiceError, match="RAP_DATA_DIR"):
         EmbeddedServices(blocker / "data").start()
+
+
+def test_a_command_stops_what_it_started_unless_another_still_uses_it(tmp_path: Path):
+    settings = Settings(data_dir=tmp_path / "data", database_url=None, redis_url=None)
+    services = EmbeddedServices.from_settings(settings)
+    try:
+        with services_for_command(settings) as urls:  # had to start both servers
+            assert psycopg.connect(urls.database_url).close() is None
+        assert services.running_urls() is None  # so it stopped them
+
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(services.in_use())  # another command, still running
+            with services_for_command(settings):
+                pass
+            assert services.running_urls() is not None  # left running for the other one
+    finally:
+        services.stop()
+
+
+def test_only_the_servers_without_an_external_url_start(tmp_path: Path):
+    external = EmbeddedServices(tmp_path / "external")
+    urls = external.start()
+    try:
+        settings = Settings(data_dir=tmp_path / "data", database_url=urls.database_url)
+        resolved = resolve_urls(settings)
+        assert resolved.database_url == urls.database_url
+        assert not (tmp_path / "data" / "postgres").exists()  # no embedded PostgreSQL
+        assert resolved.redis_url != urls.redis_url  # the embedded Redis of this data dir
+        EmbeddedServices(tmp_path / "data").stop()
+    finally:
+        external.stop()
