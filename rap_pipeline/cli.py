@@ -465,5 +465,17 @@ def corpus_generate(
     console.print(f"{sum(counts.values())} tracks over {len(counts)} artists in {out}")
 
 
+def main() -> None:
+    """The console script: errors that are the user's to fix end as one red line, not a
+    traceback, whichever command raised them."""
+    from rap_pipeline.defs.embeddings.model import ModelUnavailableError
+
+    try:
+        app()
+    except (*_USER_ERRORS, ModelUnavailableError) as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise SystemExit(1) from None
+
+
 if __name__ == "__main__":
-    app()
+    main()

@@ -57,7 +57,7 @@ def load_migrations(directory: Path | None = None) -> list[Migration]:
 
 
 def apply_migrations(conn: psycopg.Connection, directory: Path | None = None) -> list[str]:
-    """Applies the migrations not applied yet, each in its own transaction; returns their names.
+    """Applies the migrations not applied yet, in one transaction; returns their names.
 
     Refuses to run when an applied migration's file has changed since: migrations are never
     edited once landed; add a new one instead.
@@ -103,6 +103,14 @@ def get_pool(url: str) -> ConnectionPool:
     with _lock:
         pool = _pools.get(url)
         if pool is None:
+            try:
+                conninfo_to_dict(url)
+            except psycopg.ProgrammingError:
+                # the parser's message quotes the URL, password included: say it without it
+                raise ConnectionError(
+                    "RAP_DATABASE_URL is not a valid PostgreSQL URL (percent-encode special "
+                    "characters such as % @ / in the password)"
+                ) from None
             pool = ConnectionPool(url, min_size=1, max_size=8, open=True, name="rap_pipeline")
             try:
                 pool.wait(timeout=15)
@@ -122,7 +130,10 @@ def get_pool(url: str) -> ConnectionPool:
 
 def describe_url(url: str) -> str:
     """host:port/dbname of a connection URL, without user or password (safe for logs)."""
-    info = conninfo_to_dict(url)
+    try:
+        info = conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        return "<an unparsable database URL>"
     return f"{info.get('host', 'localhost')}:{info.get('port', 5432)}/{info.get('dbname', '')}"
 
 

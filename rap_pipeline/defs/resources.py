@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import dagster as dg
+from dotenv import load_dotenv
 
 from rap_pipeline.core.resources import DatabaseResource, RedisResource
 from rap_pipeline.core.settings import Settings
@@ -20,6 +21,8 @@ def _secret(name: str) -> dg.EnvVar | None:
 
 @dg.definitions
 def resources() -> dg.Definitions:
+    # secrets may sit in .env (as Settings reads them); EnvVar resolves from the environment
+    load_dotenv(override=False)
     settings = Settings()
     redis = RedisResource(url=_secret("RAP_REDIS_URL"))
     return dg.Definitions(

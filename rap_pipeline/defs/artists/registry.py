@@ -80,17 +80,18 @@ def register_artists(conn: psycopg.Connection, specs: list[ArtistSpec]) -> list[
     new_slugs = []
     with conn.transaction():
         for spec in specs:
-            row = conn.execute(
-                "SELECT display_name FROM artists WHERE slug = %s FOR UPDATE", (spec.slug,)
+            inserted = conn.execute(
+                "INSERT INTO artists (slug, display_name, genius_artist_id) VALUES (%s, %s, %s) "
+                "ON CONFLICT (slug) DO NOTHING RETURNING slug",
+                (spec.slug, spec.name, spec.genius_artist_id),
             ).fetchone()
-            if row is None:
-                conn.execute(
-                    "INSERT INTO artists (slug, display_name, genius_artist_id) "
-                    "VALUES (%s, %s, %s)",
-                    (spec.slug, spec.name, spec.genius_artist_id),
-                )
+            if inserted is not None:
                 new_slugs.append(spec.slug)
-            elif row[0] != spec.name:
+                continue
+            row = conn.execute(
+                "SELECT display_name FROM artists WHERE slug = %s", (spec.slug,)
+            ).fetchone()
+            if row[0] != spec.name:
                 raise SlugCollisionError(
                     f"{spec.name!r} becomes the partition key {spec.slug!r}, which already "
                     f"belongs to {row[0]!r}; give it an explicit slug"

@@ -15,6 +15,7 @@ def write_similar_tracks(conn: psycopg.Connection, artist_slug: str, model: Embe
     """Replaces the artist's rows of ``similar_tracks`` in one transaction; returns the count."""
     vector = sql.SQL("::vector({})").format(sql.Literal(model.dimension))
     with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext('similar:' || %s))", (artist_slug,))
         conn.execute(sql.SQL("SET LOCAL hnsw.ef_search = {}").format(sql.Literal(EF_SEARCH)))
         conn.execute(
             """DELETE FROM similar_tracks s USING tracks t
@@ -31,10 +32,11 @@ def write_similar_tracks(conn: psycopg.Connection, artist_slug: str, model: Embe
                 CROSS JOIN LATERAL (
                     SELECT o.track_id, o.embedding{v} <=> e.embedding{v} AS distance
                     FROM track_embeddings o
-                    WHERE o.model_id = e.model_id AND o.track_id <> e.track_id
+                    WHERE o.model_id = {model} AND o.track_id <> e.track_id
                     ORDER BY o.embedding{v} <=> e.embedding{v}
                     LIMIT {k}) n
                 WHERE e.artist_slug = %s AND e.model_id = %s"""
-            ).format(v=vector, k=sql.Literal(SIMILAR_PER_TRACK)),
+                # the model as a literal: the partial HNSW index is only usable with its predicate
+            ).format(v=vector, k=sql.Literal(SIMILAR_PER_TRACK), model=sql.Literal(model.model_id)),
             (artist_slug, model.model_id),
         ).rowcount

@@ -73,6 +73,12 @@ def ensure_indexes(conn: psycopg.Connection, model: EmbeddingModel) -> None:
     """HNSW indexes for a model other than the default (the migration creates those)."""
     if model.model_id == DEFAULT_MODEL:
         return
+    names = [index_name(table, model.model_id) for table in ("lyric_chunks", "track_embeddings")]
+    present = conn.execute("SELECT count(*) FROM pg_indexes WHERE indexname = ANY(%s)", (names,))
+    if present.fetchone()[0] == len(names):
+        return
+    # CREATE INDEX IF NOT EXISTS is not safe against a concurrent run doing the same
+    conn.execute("SELECT pg_advisory_xact_lock(hashtext('hnsw:' || %s))", (model.model_id,))
     for table in ("lyric_chunks", "track_embeddings"):
         conn.execute(
             sql.SQL(
@@ -142,6 +148,7 @@ def write_embeddings(
     register_vector(conn)
     track_ids = [item.track.track_id for item in embedded]
     with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext('embeddings:' || %s))", (artist_slug,))
         conn.execute(
             "DELETE FROM lyric_chunks WHERE model_id = %s AND track_id = ANY(%s)",
             (model.model_id, track_ids),
