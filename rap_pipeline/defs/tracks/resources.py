@@ -12,7 +12,7 @@ from rap_pipeline.core.paths import SAMPLE_CORPUS_DIR
 from rap_pipeline.core.resources import RedisResource
 from rap_pipeline.defs.tracks.corpus import CorpusSource
 from rap_pipeline.defs.tracks.genius import GeniusSource, genius_policy
-from rap_pipeline.defs.tracks.sources import TrackSource
+from rap_pipeline.defs.tracks.sources import SourceConfigError, TrackSource
 
 
 class TrackSourceResource(dg.ConfigurableResource):
@@ -37,8 +37,10 @@ class TrackSourceResource(dg.ConfigurableResource):
     def build(self) -> TrackSource:
         if self.kind == "corpus":
             return CorpusSource(Path(self.corpus_path) if self.corpus_path else SAMPLE_CORPUS_DIR)
+        if not self.genius_access_token:  # before the guard, which may start the servers
+            raise SourceConfigError("Genius needs an access token: set GENIUS_ACCESS_TOKEN")
         return GeniusSource(
-            access_token=self.genius_access_token or "",
+            access_token=self.genius_access_token,
             api_root=self.genius_api_root,
             public_api_root=self.genius_public_api_root,
             web_root=self.genius_web_root,
