@@ -53,7 +53,8 @@ DAY_S = 86_400
 
 
 def genius_policy(requests_per_s: float = 5.0) -> ProviderPolicy:
-    """Genius publishes no rate limit; 5 requests/s shared by all runs has been safe."""
+    """Genius publishes no rate limit: 5 requests/s shared by all runs is a conservative
+    default (TrackSourceResource.genius_requests_per_s), not a measured one."""
     return ProviderPolicy(
         name="genius",
         requests_per_s=requests_per_s,
