@@ -23,9 +23,14 @@ from psycopg import sql
 from rap_pipeline.core.database import connect
 from rap_pipeline.core.services import resolve_urls
 from rap_pipeline.core.settings import get_settings
-from rap_pipeline.defs.embeddings.model import DEFAULT_MODEL, EmbeddingModel, load_model
+from rap_pipeline.defs.embeddings.model import (
+    DEFAULT_MODEL,
+    HNSW_EF_SEARCH,
+    EmbeddingModel,
+    load_model,
+)
+from rap_pipeline.defs.embeddings.store import set_hnsw_search
 
-EF_SEARCH = 100
 # chunks fetched per wanted track: tracks have ~5-9 chunks, several may match one query
 CHUNKS_PER_TRACK = 8
 RRF_K = 60
@@ -79,7 +84,7 @@ def vector_search(
     year_from: int | None = None,
     year_to: int | None = None,
     limit: int = 10,
-    ef_search: int = EF_SEARCH,
+    ef_search: int = HNSW_EF_SEARCH,
     exact: bool = False,
 ) -> list[SearchHit]:
     """Tracks ranked by their best-matching chunk. ``exact`` scans every chunk (no index):
@@ -87,16 +92,12 @@ def vector_search(
     register_vector(conn)
     clauses, params = _filters("c", artist, year_from, year_to)
     where = sql.SQL(" AND ").join([sql.SQL("c.model_id = %(model)s"), *clauses])
-    vector = sql.SQL("::vector({})").format(sql.Literal(model.dimension))
+    vector = model.vector_cast
     with conn.transaction():
         if exact:
             conn.execute("SET LOCAL enable_indexscan = off")
         else:
-            conn.execute(  # one round trip for both settings, local to this transaction
-                "SELECT set_config('hnsw.ef_search', %s, true), "
-                "set_config('hnsw.iterative_scan', 'relaxed_order', true)",
-                (str(ef_search),),
-            )
+            set_hnsw_search(conn, ef_search, iterative=True)
         rows = conn.execute(
             sql.SQL(
                 """WITH nearest AS MATERIALIZED (
@@ -249,9 +250,9 @@ def similar(
             raise LookupError(
                 f"track {track_id} has no {model_id} vector yet: run lyric_embeddings"
             )
-        vector = sql.SQL("::vector({})").format(sql.Literal(model.dimension))
+        vector = model.vector_cast
         with conn.transaction():
-            conn.execute(sql.SQL("SET LOCAL hnsw.ef_search = {}").format(sql.Literal(EF_SEARCH)))
+            set_hnsw_search(conn)
             rows = conn.execute(
                 sql.SQL(
                     """SELECT e.track_id, a.display_name, t.artist_slug, t.title, t.release_year,

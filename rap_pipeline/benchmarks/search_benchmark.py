@@ -205,7 +205,6 @@ def run_benchmark(
 
         embedded = derived_vectors(model, pending, progress)
         with connect(url) as conn:
-            conn.execute("SET maintenance_work_mem = '1GB'")
             index_ddl = conn.execute(
                 "SELECT indexname, indexdef FROM pg_indexes WHERE indexdef LIKE '%USING hnsw%'"
             ).fetchall()

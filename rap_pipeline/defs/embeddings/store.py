@@ -11,7 +11,12 @@ from pgvector.psycopg import register_vector
 from psycopg import sql
 
 from rap_pipeline.defs.embeddings.chunking import Chunk, chunk_lyrics
-from rap_pipeline.defs.embeddings.model import DEFAULT_MODEL, EmbeddingModel, index_name
+from rap_pipeline.defs.embeddings.model import (
+    DEFAULT_MODEL,
+    HNSW_EF_SEARCH,
+    EmbeddingModel,
+    index_name,
+)
 
 # m / ef_construction of the HNSW indexes (see sql/002_embeddings.sql for the default model).
 HNSW_OPTIONS = "m = 16, ef_construction = 64"
@@ -39,6 +44,18 @@ _TRACK_COLUMNS = (
     "embedding",
 )
 _TRACK_TYPES = ("int8", "text", "int4", "text", "text", "int2", "int4", "vector")
+
+
+def set_hnsw_search(
+    conn: psycopg.Connection, ef_search: int = HNSW_EF_SEARCH, iterative: bool = False
+) -> None:
+    """HNSW search settings for the current transaction, in one round trip. ``iterative``
+    lets a filtered scan go on until enough rows pass the filters (pgvector 0.8)."""
+    conn.execute(
+        "SELECT set_config('hnsw.ef_search', %s, true), "
+        "set_config('hnsw.iterative_scan', %s, true)",
+        (str(ef_search), "relaxed_order" if iterative else "off"),
+    )
 
 
 def _copy_sql(table: str, columns: tuple[str, ...]) -> str:
