@@ -255,7 +255,10 @@ class ApiGuard:
         fetch: Callable[[], T],
         is_not_found: Callable[[T], bool] = lambda value: value is None,
     ) -> T:
-        """Cache-aside around ``call(fetch)``; ``request`` (JSON-able) identifies the call."""
+        """Cache-aside: the cached answer for ``request`` (JSON-able), else ``fetch()``.
+
+        ``fetch`` makes its HTTP requests through ``call`` itself, one ``call`` per attempt, so
+        retries are rate limited, counted and seen by the breaker like any other request."""
         digest = hashlib.sha256(
             json.dumps(request, sort_keys=True, default=str).encode()
         ).hexdigest()
@@ -269,7 +272,7 @@ class ApiGuard:
             self.count("hits")
             return payload
         self.count("misses")
-        value = self.call(fetch)  # an exception propagates and nothing is cached
+        value = fetch()  # an exception propagates and nothing is cached
         if is_not_found(value):
             self._redis(
                 lambda r: r.set(key, json.dumps(_NOT_FOUND), ex=self.policy.not_found_ttl_s)

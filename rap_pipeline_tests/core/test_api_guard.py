@@ -35,19 +35,23 @@ class Fetcher:
 def test_cache_aside_hits_negative_hits_and_never_caches_errors(embedded: ServiceURLs):
     g = guard(embedded.redis_url, not_found_ttl_s=60)
     songs = Fetcher({"songs": [1, 2]})
-    assert g.cached("songs", {"artist": 7, "page": 1}, songs) == {"songs": [1, 2]}
-    assert g.cached("songs", {"page": 1, "artist": 7}, songs) == {"songs": [1, 2]}  # same key
+    assert g.cached("songs", {"artist": 7, "page": 1}, lambda: g.call(songs)) == {"songs": [1, 2]}
+    assert g.cached("songs", {"page": 1, "artist": 7}, lambda: g.call(songs)) == {
+        "songs": [1, 2]
+    }  # same key
     assert songs.calls == 1
 
     missing = Fetcher(None)
-    assert g.cached("song", {"id": 404}, missing) is None
-    assert g.cached("song", {"id": 404}, missing) is None
+    assert g.cached("song", {"id": 404}, lambda: g.call(missing)) is None
+    assert g.cached("song", {"id": 404}, lambda: g.call(missing)) is None
     assert missing.calls == 1
 
     flaky = Fetcher(RuntimeError("HTTP 503"), {"ok": True})
     with pytest.raises(RuntimeError):
-        g.cached("song", {"id": 5}, flaky)
-    assert g.cached("song", {"id": 5}, flaky) == {"ok": True}  # the error was not cached
+        g.cached("song", {"id": 5}, lambda: g.call(flaky))
+    assert g.cached("song", {"id": 5}, lambda: g.call(flaky)) == {
+        "ok": True
+    }  # the error was not cached
     assert flaky.calls == 2
 
     counters = g.counters()
@@ -61,8 +65,8 @@ def test_a_schema_bump_invalidates_the_cache(embedded: ServiceURLs):
         embedded.redis_url, ProviderPolicy("testapi", 1000.0, schema=2), g1.prefix.split(":")[0]
     )
     fetch = Fetcher({"v": 1})
-    g1.cached("songs", 1, fetch)
-    g2.cached("songs", 1, fetch)
+    g1.cached("songs", 1, lambda: g1.call(fetch))
+    g2.cached("songs", 1, lambda: g2.call(fetch))
     assert fetch.calls == 2
 
 
@@ -129,7 +133,7 @@ def test_without_redis_calls_go_on_uncached_with_one_warning(caplog: pytest.LogC
     with caplog.at_level(logging.WARNING):
         started = time.monotonic()
         for _ in range(5):
-            assert g.cached("songs", 1, fetch) == {"x": 1}
+            assert g.cached("songs", 1, lambda: g.call(fetch)) == {"x": 1}
     assert fetch.calls == 5  # uncached
     assert time.monotonic() - started >= 4 * 0.02 * 0.9  # the local limiter still spaces calls
     assert len([r for r in caplog.records if "Redis is unreachable" in r.message]) == 1
@@ -164,13 +168,13 @@ def test_redis_killed_mid_run_does_not_fail_calls(tmp_path):
                 time.sleep(0.05)
         g = guard(f"redis://127.0.0.1:{port}/0")
         fetch = Fetcher({"x": 1})
-        assert g.cached("songs", 1, fetch) == {"x": 1}
-        assert g.cached("songs", 1, fetch) == {"x": 1}
+        assert g.cached("songs", 1, lambda: g.call(fetch)) == {"x": 1}
+        assert g.cached("songs", 1, lambda: g.call(fetch)) == {"x": 1}
         assert fetch.calls == 1
         server.kill()
         server.wait()
         for page in range(2, 6):
-            assert g.cached("songs", page, fetch) == {"x": 1}
+            assert g.cached("songs", page, lambda: g.call(fetch)) == {"x": 1}
         assert fetch.calls == 5
         assert g.local_counters["redis_unavailable"] > 0
     finally:
