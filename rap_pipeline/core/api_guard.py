@@ -254,8 +254,10 @@ class ApiGuard:
         request: Any,
         fetch: Callable[[], T],
         is_not_found: Callable[[T], bool] = lambda value: value is None,
+        refresh: bool = False,
     ) -> T:
-        """Cache-aside: the cached answer for ``request`` (JSON-able), else ``fetch()``.
+        """Cache-aside: the cached answer for ``request`` (JSON-able), else ``fetch()``;
+        ``refresh`` skips the cached answer and replaces it.
 
         ``fetch`` makes its HTTP requests through ``call`` itself, one ``call`` per attempt, so
         retries are rate limited, counted and seen by the breaker like any other request."""
@@ -263,7 +265,7 @@ class ApiGuard:
             json.dumps(request, sort_keys=True, default=str).encode()
         ).hexdigest()
         key = self._key("cache", f"s{self.policy.schema}", endpoint, digest)
-        raw = self._redis(lambda r: r.get(key))
+        raw = None if refresh else self._redis(lambda r: r.get(key))
         if raw is not None:
             payload = json.loads(raw)
             if payload == _NOT_FOUND:

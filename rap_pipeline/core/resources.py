@@ -30,9 +30,11 @@ class DatabaseResource(dg.ConfigurableResource):
 
 
 class RedisResource(dg.ConfigurableResource):
-    """The pipeline's Redis: ``url`` (RAP_REDIS_URL), else the embedded server."""
+    """The pipeline's Redis: ``url`` (RAP_REDIS_URL), else the embedded server. ``namespace``
+    prefixes every key, so several pipelines (or tests) can share one server."""
 
     url: str | None = None
+    namespace: str = "rap"
 
     def get_url(self) -> str:
         return self.url or resolve_urls(get_settings()).redis_url

@@ -49,7 +49,11 @@ class TrackSourceResource(dg.ConfigurableResource):
             max_attempts=self.genius_max_attempts,
             backoff_initial=self.genius_backoff_initial_s,
             backoff_max=self.genius_backoff_max_s,
-            guard=ApiGuard(self.redis.get_url(), genius_policy(self.genius_requests_per_s))
+            guard=ApiGuard(
+                self.redis.get_url(),
+                genius_policy(self.genius_requests_per_s),
+                self.redis.namespace,
+            )
             if self.redis is not None
             else None,
         )

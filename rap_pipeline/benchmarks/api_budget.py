@@ -1,0 +1,146 @@
+"""`rap-pipeline benchmark api-budget`: what re-runs and parallel runs cost the Spotify API.
+
+Runs the real ``spotify_tracks`` asset (spotipy, the Redis guard, PostgreSQL) against the
+sample catalog server in a throwaway database (rap_pipeline_benchmark_api), and counts what
+the server received:
+
+1. one artist enriched, then enriched again with every track due (matches made stale, retry
+   times come): HTTP requests of the first and of the second run;
+2. two runs in two processes at once, each enriching half of the sample artists with a
+   fresh cache, both under one configured rate: the most requests the server saw in any
+   1-second window, against the limit.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import uuid
+from dataclasses import dataclass
+
+import dagster as dg
+import psycopg
+
+from rap_pipeline.core.database import close_pool, connect
+from rap_pipeline.core.paths import SAMPLE_CORPUS_DIR, project_file
+from rap_pipeline.core.resources import DatabaseResource, RedisResource
+from rap_pipeline.defs.artists.partitions import artists_partitions
+from rap_pipeline.defs.artists.registry import read_artists_file, register_artists
+from rap_pipeline.defs.spotify.assets import spotify_tracks
+from rap_pipeline.defs.spotify.catalog_server import (
+    CatalogServer,
+    load_sample_catalog,
+    max_requests_in_window,
+)
+from rap_pipeline.defs.spotify.resources import SpotifyResource
+from rap_pipeline.defs.tracks.corpus import CorpusSource
+from rap_pipeline.defs.tracks.store import prepare_rows, write_partition
+
+BENCH_DATABASE = "rap_pipeline_benchmark_api"
+CLIENT_ID, CLIENT_SECRET = "benchmark-client", "benchmark-secret"
+
+
+@dataclass(frozen=True)
+class Budget:
+    first_run_requests: int
+    second_run_requests: int
+    tracks_enriched_twice: int
+    parallel_requests: int
+    parallel_seconds: float
+    max_requests_per_window: int
+    limit_per_s: float
+
+
+def _fresh_database(server_url: str) -> str:
+    admin = server_url.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DATABASE}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{BENCH_DATABASE}"')
+    return server_url.rsplit("/", 1)[0] + f"/{BENCH_DATABASE}"
+
+
+def _load_sample_tracks(database_url: str) -> list[str]:
+    specs = read_artists_file(project_file("artists.yaml"))
+    source = CorpusSource(SAMPLE_CORPUS_DIR)
+    with connect(database_url) as conn:
+        register_artists(conn, specs)
+        for spec in specs:
+            fetched = source.fetch(spec)
+            write_partition(conn, spec.slug, source.name, prepare_rows(spec.slug, fetched), [])
+    return [spec.slug for spec in specs]
+
+
+def enrich(
+    database_url: str,
+    redis_url: str,
+    namespace: str,
+    server: tuple[str, str],
+    slugs: list[str],
+    rate: float,
+) -> list[int]:
+    """Materializes spotify_tracks for each artist; returns the tracks searched per run."""
+    api_root, token_url = server
+    spotify = SpotifyResource(
+        client_id=CLIENT_ID,
+        client_secret=CLIENT_SECRET,
+        api_root=api_root,
+        token_url=token_url,
+        requests_per_s=rate,
+        redis=RedisResource(url=redis_url, namespace=namespace),
+    )
+    enriched = []
+    with dg.DagsterInstance.ephemeral() as instance:
+        instance.add_dynamic_partitions(artists_partitions.name, slugs)
+        for slug in slugs:
+            result = dg.materialize(
+                [spotify_tracks],
+                partition_key=slug,
+                instance=instance,
+                resources={"database": DatabaseResource(url=database_url), "spotify": spotify},
+            )
+            (event,) = result.asset_materializations_for_node("spotify_tracks")
+            enriched.append(event.metadata["tracks_enriched_this_run"].value)
+    close_pool(database_url)
+    return enriched
+
+
+def run_budget(server_url: str, redis_url: str, rate: float) -> Budget:
+    database_url = _fresh_database(server_url)
+    try:
+        slugs = _load_sample_tracks(database_url)
+        with CatalogServer(load_sample_catalog(), CLIENT_ID, CLIENT_SECRET) as server:
+            endpoints = (server.api_root, server.token_url)
+            namespace = f"benchmark-{uuid.uuid4().hex}"
+            enrich(database_url, redis_url, namespace, endpoints, slugs[:1], rate)
+            first = len(server.requests)
+            with connect(database_url) as conn:  # every track due again
+                conn.execute(
+                    "UPDATE spotify_tracks SET retry_after = now(), enriched_at = '2000-01-01'"
+                )
+            (twice,) = enrich(database_url, redis_url, namespace, endpoints, slugs[:1], rate)
+            second = len(server.requests) - first
+
+            server.reset_log()
+            fresh = f"benchmark-{uuid.uuid4().hex}"  # nothing cached: every call goes out
+            halves = [slugs[1::2], slugs[2::2]]
+            context = multiprocessing.get_context("spawn")
+            with context.Pool(2) as pool:
+                runs = [
+                    pool.apply_async(
+                        enrich, (database_url, redis_url, fresh, endpoints, half, rate)
+                    )
+                    for half in halves
+                ]
+                for run in runs:
+                    run.get(timeout=900)
+            times = [r.time for r in server.requests if r.path.startswith("/v1/")]
+    finally:
+        close_pool(database_url)
+    return Budget(
+        first_run_requests=first,
+        second_run_requests=second,
+        tracks_enriched_twice=twice,
+        parallel_requests=len(times),
+        parallel_seconds=(max(times) - min(times)) if times else 0.0,
+        max_requests_per_window=max_requests_in_window(times, 1.0),
+        limit_per_s=rate,
+    )
