@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import logging
+import os
+import secrets
 import subprocess
 import sys
 import time
 import warnings
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -89,7 +93,13 @@ def run(
     started = time.monotonic()
     try:
         specs = read_artists_file(path)
-        with services_for_command(settings) as urls:
+        with services_for_command(settings) as urls, _spotify_for_run(settings) as spotify:
+            console.print(f"Spotify: {spotify}")
+            console.print(
+                f"LLM analyzer: {settings.llm_model} at {settings.llm_base_url}"
+                if settings.llm_base_url and settings.llm_model
+                else "LLM analyzer: not configured (set RAP_LLM_BASE_URL and RAP_LLM_MODEL)"
+            )
             failed = _run_partitions(settings, urls, specs)
             with connect(urls.database_url) as conn:
                 _print_summary(
@@ -98,6 +108,7 @@ def run(
                     time.monotonic() - started,
                     settings.embedding_model,
                 )
+                _print_analysis_summary(conn, [spec.slug for spec in specs])
             _print_example_search(settings, urls)
     except _USER_ERRORS as exc:
         raise _fail(str(exc)) from None
@@ -105,6 +116,40 @@ def run(
         for slug, error in failed.items():
             console.print(f"[red]{slug}[/red]: {error}")
         raise _fail(f"{len(failed)} artist(s) failed; their runs are in `rap-pipeline dev`")
+
+
+@contextmanager
+def _spotify_for_run(settings: Settings) -> Iterator[str]:
+    """Real Spotify when credentials are set. Otherwise, for the bundled sample corpus, a local
+    server speaking the Spotify Web API over the bundled sample catalog, so the real spotipy
+    path runs offline (rows say source = sample_catalog). Anything else: not configured."""
+    if settings.spotify_client_id and settings.spotify_client_secret:
+        yield f"enriching through {settings.spotify_api_root}"
+        return
+    if settings.track_source != "corpus" or settings.corpus_path is not None:
+        yield "not configured (set SPOTIFY_CLIENT_ID and SPOTIFY_CLIENT_SECRET)"
+        return
+    from rap_pipeline.defs.spotify.catalog_server import CatalogServer, load_sample_catalog
+
+    client_id, client_secret = secrets.token_hex(8), secrets.token_hex(16)
+    variables = {
+        "SPOTIFY_CLIENT_ID": client_id,
+        "SPOTIFY_CLIENT_SECRET": client_secret,
+        "RAP_SPOTIFY_SOURCE_NAME": "sample_catalog",
+    }
+    with CatalogServer(load_sample_catalog(), client_id, client_secret) as server:
+        variables["SPOTIFY_API_ROOT"] = server.api_root
+        variables["SPOTIFY_TOKEN_URL"] = server.token_url
+        previous = {name: os.environ.get(name) for name in variables}
+        os.environ.update(variables)
+        try:
+            yield f"the bundled sample catalog, served at {server.api_root} (no credentials set)"
+        finally:
+            for name, value in previous.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
 
 
 def _run_partitions(
@@ -166,8 +211,11 @@ def _print_summary(conn, slugs: list[str], elapsed_s: float, model_id: str) -> N
                   count(t.id) FILTER (WHERE t.status = 'rejected'),
                   count(t.id) FILTER (WHERE t.status = 'fetch_failed'),
                   (SELECT count(*) FROM track_embeddings e WHERE e.artist_slug = a.slug
-                     AND e.model_id = %s)
+                     AND e.model_id = %s),
+                  count(s.track_id) FILTER (WHERE s.status = 'matched'),
+                  count(s.track_id) FILTER (WHERE s.status IN ('matched', 'not_found'))
            FROM artists a LEFT JOIN tracks t ON t.artist_slug = a.slug
+                LEFT JOIN spotify_tracks s ON s.track_id = t.id AND t.status = 'kept'
            WHERE a.slug = ANY(%s) GROUP BY a.slug, a.display_name ORDER BY a.slug""",
         (model_id, slugs),
     ).fetchall()
@@ -181,18 +229,70 @@ def _print_summary(conn, slugs: list[str], elapsed_s: float, model_id: str) -> N
         )
     )
     table = Table(title="tracks per artist")
-    for column in ("artist", "partition", "kept", "rejected", "fetch failed", "embedded"):
+    columns = ("artist", "partition", "kept", "rejected", "fetch failed", "embedded", "spotify")
+    for column in columns:
         table.add_column(column, justify="left" if column in ("artist", "partition") else "right")
-    for slug, name, *counts in rows:
-        table.add_row(name, slug, *map(str, counts))
+    for slug, name, kept, rejected, failed, embedded, matched, searched in rows:
+        spotify = f"{matched}/{searched} ({matched / searched:.0%})" if searched else "–"
+        table.add_row(name, slug, *map(str, (kept, rejected, failed, embedded)), spotify)
     console.print(table)
     total_kept = sum(r[2] for r in rows)
     total_rejected = sum(r[3] for r in rows)
+    matched, searched = sum(r[6] for r in rows), sum(r[7] for r in rows)
     by_reason = ", ".join(f"{reason} {n}" for reason, n in reasons.most_common()) or "none"
     console.print(
         f"[bold]{len(rows)} artists[/bold], {total_kept} tracks kept, {total_rejected} rejected "
         f"({by_reason}), in {elapsed_s:.1f} s"
     )
+    if searched:
+        console.print(
+            f"Spotify: {matched} of {searched} searched tracks matched ({matched / searched:.0%})"
+        )
+
+
+def _print_analysis_summary(conn, slugs: list[str]) -> None:
+    """Headline numbers per artist from the latest ok analyses of each analyzer."""
+    rows = conn.execute(
+        """WITH latest AS (
+             SELECT DISTINCT ON (a.track_id, a.analyzer) a.artist_slug, a.analyzer, a.method,
+                    a.result
+             FROM analyses a JOIN tracks t ON t.id = a.track_id AND t.status = 'kept'
+                  AND a.status = 'ok'
+             WHERE a.artist_slug = ANY(%s)
+             ORDER BY a.track_id, a.analyzer, a.analyzed_at DESC)
+           SELECT artist_slug,
+                  avg((result->>'rhyme_density')::float) FILTER (WHERE analyzer = 'rule_based'),
+                  avg((result->>'mtld')::float) FILTER (WHERE analyzer = 'rule_based'),
+                  mode() WITHIN GROUP (ORDER BY result->>'dominant_emotion')
+                      FILTER (WHERE analyzer = 'emotion'),
+                  min(method) FILTER (WHERE analyzer = 'emotion'),
+                  avg((result->>'valence')::float) FILTER (WHERE analyzer = 'hybrid'),
+                  avg((result->>'lyricism')::float) FILTER (WHERE analyzer = 'llm')
+           FROM latest GROUP BY artist_slug ORDER BY artist_slug""",
+        (slugs,),
+    ).fetchall()
+    if not rows:
+        return
+    table = Table(title="analyses per artist (means over kept tracks)")
+    for column in ("partition", "rhyme density", "MTLD", "top emotion", "valence", "LLM lyricism"):
+        table.add_column(column, justify="left" if column == "partition" else "right")
+
+    def number(value: float | None, digits: int) -> str:
+        return "–" if value is None else f"{value:.{digits}f}"
+
+    methods = set()
+    for slug, rhyme, mtld, emotion, method, valence, lyricism in rows:
+        methods.add(method)
+        table.add_row(
+            slug,
+            number(rhyme, 3),
+            number(mtld, 1),
+            emotion or "–",
+            number(valence, 2),
+            number(lyricism, 1),
+        )
+    console.print(table)
+    console.print(f"emotion by: {', '.join(sorted(m for m in methods if m)) or 'none'}")
 
 
 EXAMPLE_QUERY = "songs about losing a brother"
@@ -419,6 +519,37 @@ def benchmark_search(
         table.add_row(*row)
     console.print(table)
     console.print(f"took {time.monotonic() - started:.0f} s")
+
+
+@benchmark_app.command("api-budget")
+def benchmark_api_budget(
+    rate: Annotated[float, typer.Option(help="Configured Spotify requests per second.")] = 5.0,
+) -> None:
+    """HTTP requests of a first and a second enrichment of one artist, and the highest request
+    rate the server sees under two parallel runs against the configured limit (sample catalog
+    server, throwaway database rap_pipeline_benchmark_api)."""
+    from rap_pipeline.benchmarks.api_budget import run_budget
+
+    settings = get_settings()
+    with services_for_command(settings) as urls:
+        budget = run_budget(urls.database_url, urls.redis_url, rate)
+    table = Table(title="Spotify API budget (real spotify_tracks asset, sample catalog server)")
+    for column in ("measure", "value"):
+        table.add_column(column)
+    table.add_row("first run, 1 artist: HTTP requests", str(budget.first_run_requests))
+    table.add_row(
+        f"second run, same artist, all {budget.tracks_enriched_twice} tracks due: HTTP requests",
+        str(budget.second_run_requests),
+    )
+    table.add_row(
+        "two parallel runs: API requests",
+        f"{budget.parallel_requests} in {budget.parallel_seconds:.1f} s",
+    )
+    table.add_row(
+        "two parallel runs: most requests in any 1 s window",
+        f"{budget.max_requests_per_window} (limit {budget.limit_per_s:g}/s)",
+    )
+    console.print(table)
 
 
 @benchmark_app.command("search-quality")

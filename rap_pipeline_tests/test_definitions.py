@@ -24,7 +24,34 @@ def test_code_location_loads_with_the_expected_graph():
     }
     assert loaded.resolve_job_def("main").partitions_def == artists_partitions
     assert loaded.resolve_sensor_def("new_artists_sensor").job_name == "main"
-    assert set(loaded.resources) >= {"database", "redis", "track_source", "artists_file"}
+    assert set(loaded.resources) >= {
+        "database",
+        "redis",
+        "track_source",
+        "artists_file",
+        "spotify",
+        "emotion_model",
+        "llm",
+    }
+    groups = {
+        "spotify_tracks": "spotify",
+        "lyric_embeddings": "embeddings",
+        "rule_based_analysis": "analyses",
+        "emotion_analysis": "analyses",
+        "llm_analysis": "analyses",
+        "hybrid_analysis": "analyses",
+    }
+    for name, group in groups.items():
+        asset = assets[dg.AssetKey(name)]
+        assert asset.group_names_by_key[dg.AssetKey(name)] == group
+        assert asset.partitions_def == artists_partitions
+        assert asset.code_versions_by_key[dg.AssetKey(name)]
+    hybrid_deps = loaded.resolve_asset_graph().get(dg.AssetKey("hybrid_analysis")).parent_keys
+    assert hybrid_deps == {
+        dg.AssetKey("rule_based_analysis"),
+        dg.AssetKey("emotion_analysis"),
+        dg.AssetKey("llm_analysis"),
+    }
 
 
 def test_dagster_definitions_validate_passes(embedded: ServiceURLs, tmp_path: Path):

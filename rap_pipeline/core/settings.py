@@ -53,6 +53,38 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("GENIUS_WEB_ROOT", "RAP_GENIUS_WEB_ROOT"),
     )
 
+    spotify_client_id: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("SPOTIFY_CLIENT_ID", "RAP_SPOTIFY_CLIENT_ID"),
+    )
+    spotify_client_secret: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("SPOTIFY_CLIENT_SECRET", "RAP_SPOTIFY_CLIENT_SECRET"),
+    )
+    spotify_api_root: str = Field(
+        default="https://api.spotify.com/v1/",
+        validation_alias=AliasChoices("SPOTIFY_API_ROOT", "RAP_SPOTIFY_API_ROOT"),
+    )
+    spotify_token_url: str = Field(
+        default="https://accounts.spotify.com/api/token",
+        validation_alias=AliasChoices("SPOTIFY_TOKEN_URL", "RAP_SPOTIFY_TOKEN_URL"),
+    )
+    # what spotify_tracks rows say they came from (sample_catalog for offline sample runs)
+    spotify_source_name: str = "spotify"
+
+    # a hub id or a local folder; offline, the NRC lexicon stands in (labelled lexicon:nrc)
+    emotion_model: str = "j-hartmann/emotion-english-distilroberta-base"
+    emotion_quantize_int8: bool = False
+
+    # any OpenAI-compatible server; unset = the llm_analysis asset records "not configured"
+    llm_base_url: str | None = None
+    llm_api_key: SecretStr | None = None
+    llm_model: str | None = None
+    llm_concurrency: int = Field(default=4, ge=1, le=64)
+    llm_requests_per_s: float = Field(default=2.0, gt=0)
+    llm_price_input_per_mtok: float = Field(default=0.0, ge=0)
+    llm_price_output_per_mtok: float = Field(default=0.0, ge=0)
+
     @property
     def resolved_data_dir(self) -> Path:
         return self.data_dir.expanduser().resolve()

@@ -9,8 +9,10 @@ from dotenv import load_dotenv
 
 from rap_pipeline.core.resources import DatabaseResource, RedisResource
 from rap_pipeline.core.settings import Settings
+from rap_pipeline.defs.analyses.resources import EmotionModelResource, LLMResource
 from rap_pipeline.defs.artists.sensors import ArtistsFileResource
 from rap_pipeline.defs.embeddings.resources import EmbeddingModelResource
+from rap_pipeline.defs.spotify.resources import SpotifyResource
 from rap_pipeline.defs.tracks.resources import TrackSourceResource
 
 
@@ -38,6 +40,28 @@ def resources() -> dg.Definitions:
                 genius_api_root=settings.genius_api_root,
                 genius_public_api_root=settings.genius_public_api_root,
                 genius_web_root=settings.genius_web_root,
+                redis=redis,
+            ),
+            "spotify": SpotifyResource(
+                client_id=_secret("SPOTIFY_CLIENT_ID") or _secret("RAP_SPOTIFY_CLIENT_ID"),
+                client_secret=_secret("SPOTIFY_CLIENT_SECRET")
+                or _secret("RAP_SPOTIFY_CLIENT_SECRET"),
+                api_root=settings.spotify_api_root,
+                token_url=settings.spotify_token_url,
+                source_name=settings.spotify_source_name,
+                redis=redis,
+            ),
+            "emotion_model": EmotionModelResource(
+                model_id=settings.emotion_model, quantize_int8=settings.emotion_quantize_int8
+            ),
+            "llm": LLMResource(
+                base_url=settings.llm_base_url,
+                api_key=_secret("RAP_LLM_API_KEY"),
+                model=settings.llm_model,
+                concurrency=settings.llm_concurrency,
+                requests_per_s=settings.llm_requests_per_s,
+                price_input_per_mtok=settings.llm_price_input_per_mtok,
+                price_output_per_mtok=settings.llm_price_output_per_mtok,
                 redis=redis,
             ),
         }

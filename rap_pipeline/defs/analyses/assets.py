@@ -1,0 +1,235 @@
+"""One asset per analyzer, plus the hybrid profile, one partition per artist.
+
+Each asset analyzes only the kept tracks without a current result of its analyzer version
+and method, and its ``code_version`` is the analyzer version: bumping one analyzer re-runs
+that asset alone (and the hybrid profile that combines it)."""
+
+import statistics
+import time
+from collections import Counter
+
+import dagster as dg
+
+from rap_pipeline.core.resources import DatabaseResource
+from rap_pipeline.defs.analyses import emotion, hybrid, llm
+from rap_pipeline.defs.analyses.analyzer import Analyzer, AnalyzerInfo
+from rap_pipeline.defs.analyses.checks import (
+    analysis_check_specs,
+    check_coverage,
+    check_ranges,
+    check_spread,
+    coverage_result,
+)
+from rap_pipeline.defs.analyses.resources import EmotionModelResource, LLMResource
+from rap_pipeline.defs.analyses.rule_based import RuleBasedAnalyzer
+from rap_pipeline.defs.analyses.store import (
+    current_results,
+    latest_inputs,
+    pending_tracks,
+    stored_rows,
+    write_results,
+)
+from rap_pipeline.defs.artists.partitions import artists_partitions
+
+# metrics whose spread across all stored results is checked (see checks.py)
+SPREAD_METRICS = {
+    "rule_based": ["rhyme_density", "end_rhyme_share", "mtld", "syllables_per_line_mean"],
+    "emotion": ["emotion_joy", "emotion_sadness", "emotion_anger"],
+    "llm": ["lyricism"],
+    "hybrid": ["valence", "craft"],
+}
+# per-artist means shown in the asset metadata (and the run summary)
+HEADLINES = {
+    "rule_based": ["rhyme_density", "mtld", "sentiment_mean"],
+    "emotion": ["emotion_joy", "emotion_sadness", "emotion_anger"],
+    "llm": ["lyricism", "originality"],
+    "hybrid": ["valence", "craft"],
+}
+
+
+def _means(results: list[dict], keys: list[str]) -> dict[str, float]:
+    means = {}
+    for key in keys:
+        values = [r[key] for r in results if isinstance(r.get(key), int | float)]
+        if values:
+            means[key] = round(statistics.fmean(values), 4)
+    return means
+
+
+def _checks(conn, asset_name: str, slug: str, info: AnalyzerInfo) -> tuple[list, list[dict]]:
+    ok_results = [r for _, status, r in current_results(conn, slug, info) if r]
+    return [
+        check_coverage(conn, asset_name, slug, info),
+        check_ranges(asset_name, info, ok_results),
+        check_spread(conn, asset_name, info, SPREAD_METRICS.get(info.name, [])),
+    ], ok_results
+
+
+def analyze_partition(
+    context: dg.AssetExecutionContext,
+    database: DatabaseResource,
+    analyzer: Analyzer,
+    metadata: dict | None = None,
+) -> dg.MaterializeResult:
+    """The glue of every analyzer asset: pending tracks in, results stored, checks run."""
+    slug, info = context.partition_key, analyzer.info
+    asset_name = context.asset_key.path[-1]
+    with database.connect() as conn:
+        pending = pending_tracks(conn, slug, info)
+    started = time.perf_counter()
+    results = analyzer.analyze(pending) if pending else []
+    analyze_s = time.perf_counter() - started
+    with database.connect() as conn:
+        write_results(conn, slug, info, {t.track_id: t.lyrics_hash for t in pending}, results)
+        check_results, ok_results = _checks(conn, asset_name, slug, info)
+    failures = [r for r in results if r.status == "failed"]
+    for failure in failures[:10]:
+        context.log.warning("track %s: %s", failure.track_id, failure.error)
+    return dg.MaterializeResult(
+        metadata={
+            "analyzer": info.name,
+            "version": info.version,
+            "method": info.method,
+            "analyzed_this_run": len(results),
+            "failed_this_run": len(failures),
+            "tracks_with_results": len(ok_results),
+            "analyze_seconds": round(analyze_s, 3),
+            "tracks_per_second": round(len(results) / analyze_s, 1) if analyze_s else 0.0,
+            "means": _means(ok_results, HEADLINES.get(info.name, [])) or "none",
+            **(metadata or {}),
+        },
+        check_results=check_results,
+    )
+
+
+@dg.asset(
+    partitions_def=artists_partitions,
+    group_name="analyses",
+    deps=["tracks"],
+    kinds={"python"},
+    code_version=RuleBasedAnalyzer.info.version,
+    check_specs=analysis_check_specs("rule_based_analysis"),
+)
+def rule_based_analysis(
+    context: dg.AssetExecutionContext, database: DatabaseResource
+) -> dg.MaterializeResult:
+    """Rhyme (CMU dictionary, with a fallback for slang), flow, vocabulary richness (MTLD),
+    repetition, VADER sentiment and lexicon themes of every kept track (docs/metrics.md has
+    every formula). Rows in ``analyses`` with analyzer ``rule_based``."""
+    return analyze_partition(context, database, RuleBasedAnalyzer())
+
+
+@dg.asset(
+    partitions_def=artists_partitions,
+    group_name="analyses",
+    deps=["tracks"],
+    kinds={"pytorch"},
+    code_version=emotion.VERSION,
+    check_specs=analysis_check_specs("emotion_analysis"),
+)
+def emotion_analysis(
+    context: dg.AssetExecutionContext,
+    database: DatabaseResource,
+    emotion_model: EmotionModelResource,
+) -> dg.MaterializeResult:
+    """Emotion probabilities of whole songs from a transformers classifier (chunked by stanza,
+    token-weighted mean). When the model cannot be loaded, the NRC lexicon analyzer stands in,
+    and every row and this materialization say so (method ``lexicon:nrc``)."""
+    analyzer, fallback_reason = emotion_model.load()
+    if fallback_reason:
+        context.log.warning(fallback_reason)
+    return analyze_partition(
+        context,
+        database,
+        analyzer,
+        {"model_id": emotion_model.model_id, "lexicon_stands_in": fallback_reason or "no"},
+    )
+
+
+@dg.asset(
+    partitions_def=artists_partitions,
+    group_name="analyses",
+    deps=["tracks"],
+    kinds={"openai"},
+    code_version=llm.PROMPT_VERSION,
+    check_specs=analysis_check_specs("llm_analysis"),
+    pool="llm_api",
+)
+def llm_analysis(
+    context: dg.AssetExecutionContext, database: DatabaseResource, llm: LLMResource
+) -> dg.MaterializeResult:
+    """Themes, mood, techniques and 1–10 quality scores with rationales from a chat model on
+    any OpenAI-compatible server, validated against a schema. A failed or refused answer is a
+    failed row, never a result. Without RAP_LLM_BASE_URL / RAP_LLM_MODEL: "not configured"."""
+    if not llm.configured:
+        context.log.info("the LLM analyzer is not configured (RAP_LLM_BASE_URL, RAP_LLM_MODEL)")
+        return dg.MaterializeResult(
+            metadata={"status": "not configured"},
+            check_results=[
+                dg.AssetCheckResult(
+                    check_name=spec.name,
+                    asset_key=spec.asset_key,
+                    passed=True,
+                    metadata={"status": "not configured"},
+                )
+                for spec in analysis_check_specs("llm_analysis")
+            ],
+        )
+    analyzer = llm.build()
+    try:
+        result = analyze_partition(context, database, analyzer)
+    finally:
+        analyzer.close()
+    totals = analyzer.run_totals()
+    return dg.MaterializeResult(
+        metadata={**result.metadata, "status": "analyzed", "run_totals": totals},
+        check_results=result.check_results,
+    )
+
+
+@dg.asset(
+    partitions_def=artists_partitions,
+    group_name="analyses",
+    deps=[rule_based_analysis, emotion_analysis, llm_analysis],
+    kinds={"python"},
+    code_version=hybrid.VERSION,
+    check_specs=analysis_check_specs("hybrid_analysis"),
+)
+def hybrid_analysis(
+    context: dg.AssetExecutionContext, database: DatabaseResource
+) -> dg.MaterializeResult:
+    """One profile per track (valence, craft, dominant emotion, themes) combined from the
+    track's available analyses with documented weights; each profile lists its inputs."""
+    slug, info = context.partition_key, hybrid.INFO
+    with database.connect() as conn:
+        inputs = latest_inputs(conn, slug, hybrid.INPUT_ANALYZERS)
+        hashes = {track_id: hybrid.inputs_hash(found) for track_id, found in inputs.items()}
+        stored = stored_rows(conn, slug, info)
+        due = [t for t, digest in hashes.items() if stored.get(t, ("",))[0] != digest]
+        results = [hybrid.profile(track_id, inputs[track_id]) for track_id in due]
+        write_results(conn, slug, info, hashes, results)
+        current = [
+            (status, result)
+            for track_id, (digest, status, result) in stored_rows(conn, slug, info).items()
+            if hashes.get(track_id) == digest
+        ]
+        ok_results = [result for status, result in current if status == "ok"]
+        check_results = [
+            coverage_result(
+                "hybrid_analysis", len(inputs), len(ok_results), len(current) - len(ok_results)
+            ),
+            check_ranges("hybrid_analysis", info, ok_results),
+            check_spread(conn, "hybrid_analysis", info, SPREAD_METRICS["hybrid"]),
+        ]
+    used = Counter(i.analyzer for found in inputs.values() for i in found)
+    return dg.MaterializeResult(
+        metadata={
+            "analyzer": info.name,
+            "version": info.version,
+            "combined_this_run": len(results),
+            "tracks_by_input": dict(used) or "none",
+            "weights": hybrid.WEIGHTS,
+            "means": _means(ok_results, HEADLINES["hybrid"]) or "none",
+        },
+        check_results=check_results,
+    )

@@ -1,0 +1,130 @@
+"""Reading the tracks an analyzer still has to do, and writing its results (table
+``analyses``)."""
+
+from __future__ import annotations
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from rap_pipeline.defs.analyses.analyzer import AnalysisResult, AnalyzerInfo, TrackText
+from rap_pipeline.defs.analyses.hybrid import InputAnalysis
+
+
+def pending_tracks(
+    conn: psycopg.Connection, artist_slug: str, info: AnalyzerInfo
+) -> list[TrackText]:
+    """Kept tracks without a current result of this analyzer version and method: never
+    analyzed, lyrics changed since, or failed last time (failures are retried)."""
+    rows = conn.execute(
+        """SELECT t.id, t.title, t.lyrics_clean, t.lyrics_hash
+           FROM tracks t LEFT JOIN analyses a ON a.track_id = t.id AND a.analyzer = %(name)s
+                AND a.analyzer_version = %(version)s AND a.method = %(method)s
+           WHERE t.artist_slug = %(slug)s AND t.status = 'kept'
+             AND (a.track_id IS NULL OR a.input_hash <> t.lyrics_hash OR a.status = 'failed')
+           ORDER BY t.id""",
+        {"name": info.name, "version": info.version, "method": info.method, "slug": artist_slug},
+    ).fetchall()
+    return [TrackText(*row) for row in rows]
+
+
+_UPSERT = """
+INSERT INTO analyses (track_id, artist_slug, analyzer, analyzer_version, method, input_hash,
+                      status, result, error, seconds, usage)
+VALUES (%(track_id)s, %(slug)s, %(name)s, %(version)s, %(method)s, %(input_hash)s,
+        %(status)s, %(result)s, %(error)s, %(seconds)s, %(usage)s)
+ON CONFLICT (track_id, analyzer, analyzer_version, method) DO UPDATE SET
+    input_hash = EXCLUDED.input_hash, status = EXCLUDED.status, result = EXCLUDED.result,
+    error = EXCLUDED.error, seconds = EXCLUDED.seconds, usage = EXCLUDED.usage,
+    attempts = CASE WHEN analyses.status = 'failed' AND EXCLUDED.status = 'failed'
+                    THEN analyses.attempts + 1 ELSE 1 END,
+    analyzed_at = now()
+"""
+
+
+def write_results(
+    conn: psycopg.Connection,
+    artist_slug: str,
+    info: AnalyzerInfo,
+    input_hashes: dict[int, str],
+    results: list[AnalysisResult],
+) -> None:
+    """Stores one row per result in one transaction; ``input_hashes`` maps track id to the
+    hash of what was analyzed."""
+    rows = [
+        {
+            "track_id": result.track_id,
+            "slug": artist_slug,
+            "name": info.name,
+            "version": info.version,
+            "method": info.method,
+            "input_hash": input_hashes[result.track_id],
+            "status": result.status,
+            "result": Jsonb(result.values) if result.values is not None else None,
+            "error": result.error,
+            "seconds": max(0.0, result.seconds),
+            "usage": Jsonb(result.usage) if result.usage is not None else None,
+        }
+        for result in results
+    ]
+    with conn.transaction(), conn.cursor() as cur:
+        if rows:
+            cur.executemany(_UPSERT, rows)
+
+
+def current_results(
+    conn: psycopg.Connection, artist_slug: str, info: AnalyzerInfo, *, of_current_lyrics=True
+) -> list[tuple[int, str, dict | None]]:
+    """(track id, status, result) of this analyzer version's rows for the artist's kept tracks;
+    ``of_current_lyrics``: only rows whose input is the track's current lyrics."""
+    lyrics_match = "AND a.input_hash = t.lyrics_hash" if of_current_lyrics else ""
+    return conn.execute(
+        f"""SELECT a.track_id, a.status, a.result FROM analyses a
+            JOIN tracks t ON t.id = a.track_id AND t.status = 'kept' {lyrics_match}
+            WHERE a.artist_slug = %s AND a.analyzer = %s AND a.analyzer_version = %s
+              AND a.method = %s""",
+        (artist_slug, info.name, info.version, info.method),
+    ).fetchall()
+
+
+def kept_track_count(conn: psycopg.Connection, artist_slug: str) -> int:
+    return conn.execute(
+        "SELECT count(*) FROM tracks WHERE artist_slug = %s AND status = 'kept'", (artist_slug,)
+    ).fetchone()[0]
+
+
+def latest_inputs(
+    conn: psycopg.Connection, artist_slug: str, analyzers: tuple[str, ...]
+) -> dict[int, list[InputAnalysis]]:
+    """Per kept track, the latest successful result of each of ``analyzers`` for its current
+    lyrics, any version or method (the hybrid profile combines what there is); [] for none."""
+    inputs: dict[int, list[InputAnalysis]] = {
+        track_id: []
+        for (track_id,) in conn.execute(
+            "SELECT id FROM tracks WHERE artist_slug = %s AND status = 'kept'", (artist_slug,)
+        )
+    }
+    for track_id, *row in conn.execute(
+        """SELECT DISTINCT ON (a.track_id, a.analyzer)
+                  a.track_id, a.analyzer, a.analyzer_version, a.method, a.input_hash, a.result
+           FROM analyses a JOIN tracks t ON t.id = a.track_id AND t.status = 'kept'
+                AND a.input_hash = t.lyrics_hash
+           WHERE a.artist_slug = %s AND a.analyzer = ANY(%s) AND a.status = 'ok'
+           ORDER BY a.track_id, a.analyzer, a.analyzed_at DESC""",
+        (artist_slug, list(analyzers)),
+    ):
+        inputs[track_id].append(InputAnalysis(*row))
+    return inputs
+
+
+def stored_rows(
+    conn: psycopg.Connection, artist_slug: str, info: AnalyzerInfo
+) -> dict[int, tuple[str, str, dict | None]]:
+    """track id → (input_hash, status, result) of this analyzer version's rows."""
+    return {
+        track_id: rest
+        for track_id, *rest in conn.execute(
+            """SELECT track_id, input_hash, status, result FROM analyses WHERE artist_slug = %s
+               AND analyzer = %s AND analyzer_version = %s AND method = %s""",
+            (artist_slug, info.name, info.version, info.method),
+        )
+    }

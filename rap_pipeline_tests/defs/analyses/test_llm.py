@@ -1,0 +1,360 @@
+"""The LLM analyzer through the real ``openai`` client against a local OpenAI-compatible server,
+with the cache and rate limit on the session's real Redis."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from rap_pipeline.core.api_guard import ApiGuard
+from rap_pipeline.core.services import ServiceURLs, free_port
+from rap_pipeline.defs.analyses.analyzer import TrackText
+from rap_pipeline.defs.analyses.llm import (
+    MOODS,
+    PROMPT_VERSION,
+    SCORE_ASPECTS,
+    LLMAnalyzer,
+    LyricsAnalysis,
+    llm_policy,
+    parse_answer,
+    prompt_fingerprint,
+)
+from rap_pipeline_tests.fakes.openai_server import FakeOpenAI
+
+KEY = "sk-test-SECRET-7f3a9c21e4b8"
+VERSE = (
+    "[Verse 1]\n"
+    "Harbor lights flicker like a promise that I made\n"
+    "Concrete dreams and the harbor never fade\n"
+    "\n"
+    "[Hook]\n"
+    "Harbor lights, harbor lights\n"
+    "Harbor lights, harbor lights"
+)
+
+
+def track(track_id: int, title: str = "Harbor Lights", lyrics: str = VERSE) -> TrackText:
+    return TrackText(track_id, title, lyrics, hashlib.sha256(lyrics.encode()).hexdigest())
+
+
+def new_guard(redis_url: str | None) -> ApiGuard:
+    return ApiGuard(redis_url, llm_policy(1000.0, burst=50), namespace=uuid.uuid4().hex)
+
+
+@pytest.fixture
+def server() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI(api_key=KEY) as fake:
+        yield fake
+
+
+def analyzer(server: FakeOpenAI, **options) -> LLMAnalyzer:
+    defaults = {
+        "concurrency": 1,
+        "timeout_s": 5.0,
+        "max_attempts": 3,
+        "backoff_initial_s": 0.01,
+        "backoff_max_s": 0.05,
+    }
+    api_key = options.pop("api_key", KEY)
+    return LLMAnalyzer(server.base_url, api_key, server.model, **{**defaults, **options})
+
+
+def expected_values(server: FakeOpenAI, t: TrackText) -> dict:
+    return LyricsAnalysis.model_validate(server.analysis_for(t.title, t.lyrics)).values()
+
+
+def test_info_names_the_prompt_version_the_model_and_the_score_ranges(server: FakeOpenAI):
+    info = analyzer(server).info
+    assert (info.name, info.version, info.method) == ("llm", PROMPT_VERSION, "openai:fake-analyst")
+    assert set(info.ranges) == set(SCORE_ASPECTS)
+    assert all((r.low, r.high) == (1, 10) for r in info.ranges.values())
+
+
+def test_the_prompt_is_pinned_to_its_version():
+    # Changed the prompt, the schema or its validation? Bump PROMPT_VERSION, then update this.
+    assert (PROMPT_VERSION, prompt_fingerprint()) == ("llm-v1", "aa7a43f68a0086ad")
+
+
+def test_a_valid_answer_is_parsed_and_validated(server: FakeOpenAI):
+    t = track(1)
+    [result] = analyzer(server).analyze([t])
+    assert result.status == "ok", result.error
+    assert result.values == expected_values(server, t)
+    values = result.values
+    assert values["mood"] in MOODS and 1 <= len(values["themes"]) <= 5
+    assert all(1 <= values[aspect] <= 10 for aspect in SCORE_ASPECTS)
+    assert set(values["rationales"]) == set(SCORE_ASPECTS) and len(values["summary"]) <= 300
+    [request] = server.chat_requests
+    assert request.authorized and request.model == "fake-analyst"
+    assert request.response_format == {"type": "json_object"}
+    assert request.messages == 2 and request.title == "Harbor Lights"
+    assert result.usage is not None and result.usage["cached"] is False
+
+
+def test_fenced_and_thinking_answers_are_still_read(server: FakeOpenAI):
+    server.fail(FakeOpenAI.FENCED)
+    [result] = analyzer(server).analyze([track(1)])
+    assert result.status == "ok" and server.count() == 1
+
+
+def test_invalid_json_is_re_asked_with_the_error_then_accepted(server: FakeOpenAI):
+    server.fail(FakeOpenAI.INVALID_JSON)
+    llm = analyzer(server)
+    [result] = llm.analyze([track(1)])
+    assert result.status == "ok", result.error
+    first, second = server.chat_requests
+    assert (first.fault, second.fault) == (FakeOpenAI.INVALID_JSON, None)
+    assert second.messages == 4  # the bad answer and what was wrong with it, fed back
+    assert llm.run_totals()["retries"] == 1
+
+
+def test_a_truncated_answer_is_retried(server: FakeOpenAI):
+    server.fail(FakeOpenAI.TRUNCATED)
+    [result] = analyzer(server).analyze([track(1)])
+    assert result.status == "ok" and server.count() == 2
+
+
+def test_an_answer_never_matching_the_schema_fails_and_is_not_cached(
+    server: FakeOpenAI, embedded: ServiceURLs
+):
+    guard = new_guard(embedded.redis_url)
+    server.fail_always(FakeOpenAI.SCHEMA_INVALID)
+    llm = analyzer(server, max_attempts=3, guard=guard)
+    [result] = llm.analyze([track(1)])
+    assert result.status == "failed" and result.values is None
+    assert "after 3 attempt(s)" in result.error and "does not match the schema" in result.error
+    assert "scores.lyricism" in result.error and "mood" in result.error
+    assert server.count() == 3
+    # nothing was cached: once the server behaves, the track is really asked again
+    server.clear_faults()
+    [again] = llm.analyze([track(1)])
+    assert again.status == "ok" and again.usage["cached"] is False and server.count() == 4
+
+
+@pytest.mark.parametrize(
+    "kind", [FakeOpenAI.REFUSAL, FakeOpenAI.REFUSAL_TEXT, FakeOpenAI.CONTENT_FILTER]
+)
+def test_a_refusal_fails_the_track_without_retrying(
+    server: FakeOpenAI, embedded: ServiceURLs, kind: str
+):
+    server.fail(kind)
+    llm = analyzer(server, guard=new_guard(embedded.redis_url))
+    [result] = llm.analyze([track(1)])
+    assert result.status == "failed" and result.values is None
+    assert result.error.startswith("refused: ")
+    assert server.count() == 1
+    assert llm.run_totals()["refused"] == 1
+    [again] = llm.analyze([track(1)])  # not cached either
+    assert again.status == "ok" and server.count() == 2
+
+
+@pytest.mark.parametrize("with_guard", [True, False])
+def test_a_429_waits_for_retry_after_then_succeeds(
+    server: FakeOpenAI, embedded: ServiceURLs, with_guard: bool
+):
+    guard = new_guard(embedded.redis_url) if with_guard else None
+    server.fail(FakeOpenAI.RATE_LIMIT, retry_after=1)
+    llm = analyzer(server, guard=guard)
+    started = time.monotonic()
+    [result] = llm.analyze([track(1)])
+    elapsed = time.monotonic() - started
+    assert result.status == "ok", result.error
+    assert elapsed >= 1.0
+    first, second = server.chat_requests
+    assert first.status == 429 and second.time - first.time >= 1.0
+    assert llm.run_totals()["rate_limited"] == 1
+    if guard is not None:
+        assert guard.counters()["rate_limited"] == 1  # everyone paused
+
+
+def test_a_500_then_ok_succeeds(server: FakeOpenAI):
+    server.fail(FakeOpenAI.SERVER_ERROR)
+    [result] = analyzer(server).analyze([track(1)])
+    assert result.status == "ok" and [r.status for r in server.chat_requests] == [500, 200]
+
+
+def test_a_dropped_connection_is_retried(server: FakeOpenAI):
+    server.fail(FakeOpenAI.RESET)
+    [result] = analyzer(server).analyze([track(1)])
+    assert result.status == "ok" and server.count() == 2
+
+
+def test_a_timeout_is_retried(server: FakeOpenAI):
+    server.fail(FakeOpenAI.SLOW, seconds=2.0)
+    started = time.monotonic()
+    [result] = analyzer(server, timeout_s=0.4).analyze([track(1)])
+    assert result.status == "ok", result.error
+    assert [r.fault for r in server.chat_requests] == [FakeOpenAI.SLOW, None]
+    assert time.monotonic() - started < 1.8  # gave up on the slow answer
+
+
+def test_timeouts_every_time_fail_the_track(server: FakeOpenAI):
+    server.fail_always(FakeOpenAI.SLOW, seconds=1.0)
+    [result] = analyzer(server, timeout_s=0.2, max_attempts=2).analyze([track(1)])
+    assert result.status == "failed"
+    assert "did not answer in time after 2 attempt(s)" in result.error
+
+
+def test_a_wrong_key_fails_without_retrying_and_never_shows_the_key(server: FakeOpenAI):
+    wrong = "sk-wrong-SECRET-0123456789abcdef"
+    [result] = analyzer(server, api_key=wrong).analyze([track(1)])
+    assert result.status == "failed"
+    assert "HTTP 401" in result.error and "not retried" in result.error
+    assert server.count() == 1  # the server saw exactly one request
+    assert wrong not in result.error and "SECRET" not in result.error
+
+
+def test_an_exhausted_quota_fails_at_once(server: FakeOpenAI):
+    server.fail(FakeOpenAI.QUOTA)
+    [result] = analyzer(server).analyze([track(1)])
+    assert result.status == "failed" and "HTTP 429" in result.error and "quota" in result.error
+    assert server.count() == 1
+
+
+def test_an_unknown_model_fails_at_once(server: FakeOpenAI):
+    llm = LLMAnalyzer(server.base_url, KEY, "no-such-model", backoff_initial_s=0.01)
+    [result] = llm.analyze([track(1)])
+    assert result.status == "failed" and "HTTP 404" in result.error
+    assert "no-such-model" in result.error and server.count() == 1
+
+
+def test_the_api_key_never_appears_in_errors_or_logs(
+    server: FakeOpenAI, caplog: pytest.LogCaptureFixture
+):
+    server.fail_always(FakeOpenAI.SERVER_ERROR)  # its body echoes the Authorization header
+    with caplog.at_level(logging.DEBUG):
+        [result] = analyzer(server, max_attempts=2).analyze([track(1)])
+    assert result.status == "failed" and "HTTP 500" in result.error
+    assert "after 2 attempt(s)" in result.error
+    assert KEY not in result.error and "SECRET" not in result.error
+    assert "***" in result.error  # it was there, and was removed
+    assert caplog.records and all(KEY not in r.getMessage() for r in caplog.records)
+    assert KEY not in repr(analyzer(server))
+
+
+def test_an_unreachable_server_fails_with_a_clear_message():
+    llm = LLMAnalyzer(
+        f"http://127.0.0.1:{free_port()}/v1",
+        KEY,
+        "m",
+        max_attempts=2,
+        backoff_initial_s=0.01,
+        backoff_max_s=0.02,
+    )
+    [result] = llm.analyze([track(1)])
+    assert result.status == "failed" and "cannot reach the LLM server" in result.error
+    assert KEY not in result.error
+
+
+def test_a_second_analysis_of_the_same_track_is_a_cache_hit(
+    server: FakeOpenAI, embedded: ServiceURLs
+):
+    guard = new_guard(embedded.redis_url)
+    first = analyzer(server, guard=guard, price_input_per_mtok=1.0)
+    [fresh] = first.analyze([track(1)])
+    assert fresh.status == "ok" and fresh.usage["cost_usd"] > 0
+    server.forget_requests()
+    second = analyzer(server, guard=guard, price_input_per_mtok=1.0)  # another run, same Redis
+    [hit] = second.analyze([track(1)])
+    assert server.count() == 0 and server.requests == []  # zero HTTP requests
+    assert hit.status == "ok" and hit.values == fresh.values
+    assert hit.usage == {
+        "prompt_tokens": 0,
+        "completion_tokens": 0,
+        "cost_usd": 0.0,
+        "calls": 0,
+        "cached": True,
+    }
+    totals = second.run_totals()
+    assert totals["cache_hits"] == 1 and totals["calls"] == 0 and totals["cost_usd"] == 0
+    # other lyrics (another hash) or another model are not hits
+    [other] = second.analyze([track(1, lyrics=VERSE + "\nOne more line")])
+    assert other.usage["cached"] is False and server.count() == 1
+
+
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_concurrency_is_bounded_and_results_keep_input_order(
+    embedded: ServiceURLs, concurrency: int
+):
+    with FakeOpenAI(api_key=KEY, delay_s=0.15) as server:
+        tracks = [track(100 - i, f"Song {i}", f"{VERSE}\nverse number {i}") for i in range(8)]
+        llm = analyzer(server, concurrency=concurrency, guard=new_guard(embedded.redis_url))
+        started = time.monotonic()
+        results = llm.analyze(tracks)
+        elapsed = time.monotonic() - started
+    assert [r.track_id for r in results] == [t.track_id for t in tracks]
+    assert all(r.status == "ok" for r in results)
+    assert [r.values for r in results] == [expected_values(server, t) for t in tracks]
+    assert server.max_in_flight <= concurrency
+    if concurrency > 1:
+        assert server.max_in_flight > 1
+        assert elapsed < 8 * 0.15  # faster than one at a time
+    else:
+        assert server.max_in_flight == 1
+
+
+def test_the_whole_long_song_arrives_with_its_line_breaks(server: FakeOpenAI):
+    lines = [
+        f"line {n} keeps the harbor burning bright while the city sleeps tonight"
+        for n in range(240)
+    ]
+    for n in range(0, 240, 12):
+        lines[n] = ""  # blank lines between verses survive too
+    lyrics = "[Intro]\n" + "\n".join(lines) + "\n[Outro]\nlast words at the very end"
+    assert len(lyrics.split()) > 2_000
+    [result] = analyzer(server).analyze([track(1, "Epic", lyrics)])
+    assert result.status == "ok", result.error
+    [request] = server.chat_requests
+    assert server.lyrics_arrived_intact(lyrics)
+    assert request.line_breaks_intact and request.lines == lyrics.count("\n") + 1
+    assert request.lyrics.endswith("last words at the very end")
+
+
+def test_token_usage_and_cost_are_summed(server: FakeOpenAI):
+    server.fail(FakeOpenAI.INVALID_JSON, match="Song 1")  # its wasted attempt costs too
+    server.fail(FakeOpenAI.REFUSAL, match="Song 2")  # a refusal costs its tokens
+    tracks = [track(i, f"Song {i}", f"{VERSE}\nextra line {i}") for i in range(4)]
+    llm = analyzer(server, concurrency=2, price_input_per_mtok=2.5, price_output_per_mtok=10.0)
+    results = llm.analyze(tracks)
+    assert [r.status for r in results] == ["ok", "ok", "failed", "ok"]
+    prompt, completion = server.usage_totals()
+    assert prompt > 0 and completion > 0
+    totals = llm.run_totals()
+    assert totals["calls"] == server.count() == 5
+    assert (totals["prompt_tokens"], totals["completion_tokens"]) == (prompt, completion)
+    expected_cost = (prompt * 2.5 + completion * 10.0) / 1_000_000
+    assert totals["cost_usd"] == pytest.approx(expected_cost)
+    assert sum(r.usage["cost_usd"] for r in results) == pytest.approx(expected_cost)
+    assert sum(r.usage["prompt_tokens"] for r in results) == prompt
+    assert results[1].usage["calls"] == 2
+    assert (totals["tracks"], totals["ok"], totals["failed"], totals["refused"]) == (4, 3, 1, 1)
+
+
+def test_parse_answer_normalizes_moods_and_techniques():
+    class Message:
+        refusal = None
+        content = (
+            '{"themes": ["Loyalty", "loyalty", "money"], "mood": " Defiant ",'
+            ' "techniques": ["Multisyllabic-Rhymes", "puns", "vibes"],'
+            ' "scores": {"lyricism": {"score": 7, "rationale": "Dense."},'
+            ' "originality": {"score": 5, "rationale": "Familiar."},'
+            ' "storytelling": {"score": 3, "rationale": "Loose."},'
+            ' "flow_on_paper": {"score": 8, "rationale": "Tight."}},'
+            ' "summary": "A song about loyalty and money."}'
+        )
+
+    analysis = parse_answer(Message(), "stop")
+    assert analysis.themes == ["Loyalty", "money"] and analysis.mood == "defiant"
+    assert analysis.techniques == ["multisyllabic rhyme", "wordplay"]
+
+
+def test_without_redis_the_analyzer_goes_on_uncached(server: FakeOpenAI):
+    guard = new_guard(f"redis://127.0.0.1:{free_port()}/0")
+    llm = analyzer(server, guard=guard)
+    assert [r.status for r in llm.analyze([track(1), track(1)])] == ["ok", "ok"]
+    assert server.count() == 2 and llm.run_totals()["cache_hits"] == 0
