@@ -8,7 +8,9 @@ the server received:
    times come): HTTP requests of the first and of the second run;
 2. two runs in two processes at once, each enriching half of the sample artists with a
    fresh cache, both under one configured rate: the most requests the server saw in any
-   1-second window, against the limit.
+   1-second and any 5-second window, against the limit. The limiter spaces its grants on
+   Redis time; the server sees arrival times, which jitter by a few milliseconds around
+   them, so a 1-second window can catch one request more than the grants it holds.
 """
 
 from __future__ import annotations
@@ -46,7 +48,8 @@ class Budget:
     tracks_enriched_twice: int
     parallel_requests: int
     parallel_seconds: float
-    max_requests_per_window: int
+    max_requests_per_1s: int
+    max_requests_per_5s: int
     limit_per_s: float
 
 
@@ -96,6 +99,7 @@ def enrich(
                 partition_key=slug,
                 instance=instance,
                 resources={"database": DatabaseResource(url=database_url), "spotify": spotify},
+                run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
             )
             (event,) = result.asset_materializations_for_node("spotify_tracks")
             enriched.append(event.metadata["tracks_enriched_this_run"].value)
@@ -141,6 +145,7 @@ def run_budget(server_url: str, redis_url: str, rate: float) -> Budget:
         tracks_enriched_twice=twice,
         parallel_requests=len(times),
         parallel_seconds=(max(times) - min(times)) if times else 0.0,
-        max_requests_per_window=max_requests_in_window(times, 1.0),
+        max_requests_per_1s=max_requests_in_window(times, 1.0),
+        max_requests_per_5s=max_requests_in_window(times, 5.0),
         limit_per_s=rate,
     )

@@ -38,6 +38,7 @@ SPREAD_METRICS = {
     "llm": ["lyricism"],
     "hybrid": ["valence", "craft"],
 }
+_REPORTED: set[str] = set()
 # per-artist means shown in the asset metadata (and the run summary)
 HEADLINES = {
     "rule_based": ["rhyme_density", "mtld", "sentiment_mean"],
@@ -136,8 +137,9 @@ def emotion_analysis(
     token-weighted mean). When the model cannot be loaded, the NRC lexicon analyzer stands in,
     and every row and this materialization say so (method ``lexicon:nrc``)."""
     analyzer, fallback_reason = emotion_model.load()
-    if fallback_reason:
-        context.log.warning(fallback_reason)
+    if fallback_reason and fallback_reason not in _REPORTED:
+        context.log.warning(fallback_reason)  # once per process; every materialization says it
+        _REPORTED.add(fallback_reason)
     return analyze_partition(
         context,
         database,

@@ -544,6 +544,5 @@ def load_emotion_analyzer(
         if not fallback:
             raise
         reason = f"could not load {model_id}: {exc.cause}; using the NRC lexicon instead"
-        log.warning(reason)
-        return LexiconEmotionAnalyzer(), reason
+        return LexiconEmotionAnalyzer(), reason  # the caller reports it
     return analyzer, None

@@ -165,6 +165,7 @@ class SpotifyClient:
         def attempt() -> Any:
             if self.guard is None:
                 return once()
+            self._ensure_token()  # outside the rate slot, so the API call follows its grant
             try:
                 return self.guard.call(once, is_failure=_is_retryable)
             except SpotifyCallError as exc:
@@ -173,6 +174,17 @@ class SpotifyClient:
                 raise
 
         return attempt()
+
+    def _ensure_token(self) -> None:
+        try:
+            self.auth.get_access_token(as_dict=False)  # the cached one while it is valid
+        except SpotifyOauthError as exc:
+            raise SpotifyConfigError(
+                f"Spotify token request failed ({exc.error or 'error'}): check "
+                "SPOTIFY_CLIENT_ID, SPOTIFY_CLIENT_SECRET and SPOTIFY_TOKEN_URL"
+            ) from None
+        except (requests.Timeout, requests.ConnectionError) as exc:
+            raise SpotifyCallError(None, f"token request ({type(exc).__name__})") from None
 
     def _cached(self, endpoint: str, request: Any, fetch: Any) -> Any:
         if self.guard is None:

@@ -1,0 +1,787 @@
+"""`rap-pipeline benchmark analyzers`: each analysis asset's throughput against its bare
+function or model on the same inputs, in the same run, in a throwaway database
+(rap_pipeline_benchmark_analyses).
+
+Setup: ``tracks`` generated tracks (``corpus_generator.generate``) over ``tracks / 50``
+artists, written by the pipeline's own ``prepare_rows`` / ``write_partition``, one partition
+per artist, registered in an ephemeral Dagster instance. Every asset figure comes from
+``dg.materialize`` of the real asset, one partition per run as ``rap-pipeline run`` does, and
+is given two ways:
+
+- *analyzer step*: results over the sum of the asset's own ``analyze_seconds`` metadata (the
+  ``analyze`` call inside the asset, nothing else);
+- *end to end*: results over the wall time of the materializations (reading pending tracks,
+  writing results, the three asset checks and Dagster's run machinery included).
+
+What each bare figure is:
+
+- rule-based: ``analyze_lyrics`` over the same kept lyrics, after one untimed pass over all
+  of them (CMU dictionary, VADER and the pronunciation cache warm for every timed pass, asset
+  included); also in a subprocess pinned to one core with ``os.sched_setaffinity``, which is
+  the per-core figure (it is single-threaded Python, so wall time there is one core's time);
+- emotion, lexicon stand-in (what offline runs use): ``LexiconEmotionAnalyzer().analyze``
+  against ``emotion_analysis`` given an unloadable model (an empty folder), which falls back;
+- emotion, transformers: no pretrained model offline, so a DistilRoBERTa-sized classifier
+  (6 layers, hidden 768, 12 heads, intermediate 3072, 514 positions, 7 labels) with RANDOM
+  weights and a byte-level BPE tokenizer trained on the generated lyrics is saved to a temp
+  folder: speed only, its probabilities mean nothing. On a partition holding a sample of the
+  tracks (copied under one artist), ``predict_chunks`` on those tracks' chunks (the same
+  ``chunk_texts`` the analyzer uses, same loaded model object, same batch size) against
+  ``emotion_analysis`` with ``EmotionModelResource(model_id=<that folder>)``, in chunks/s;
+- LLM: a minimal OpenAI-compatible server in this process answers every chat completion after
+  a fixed delay with one valid analysis. The bare figure is the ideal ``concurrency / delay``;
+  ``llm_analysis`` runs on a partition of ``llm_tracks`` copied tracks with the Redis guard
+  (fresh namespace, so nothing is cached, rate limit 1000/s so it never throttles), at the
+  configured concurrency and at concurrency 1; the server counts requests in flight;
+- hybrid: asset only, end to end (it combines stored results; there is no bare model).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+import warnings
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import psycopg
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+from rap_pipeline.core.database import close_pool, connect
+from rap_pipeline.core.resources import DatabaseResource, RedisResource
+from rap_pipeline.corpus_generator import generate
+from rap_pipeline.defs.analyses.analyzer import TrackText
+from rap_pipeline.defs.analyses.assets import (
+    emotion_analysis,
+    hybrid_analysis,
+    llm_analysis,
+    rule_based_analysis,
+)
+from rap_pipeline.defs.analyses.emotion import LexiconEmotionAnalyzer, TransformersEmotionAnalyzer
+from rap_pipeline.defs.analyses.llm import SCORE_ASPECTS, LyricsAnalysis
+from rap_pipeline.defs.analyses.resources import EmotionModelResource, LLMResource
+from rap_pipeline.defs.analyses.rule_based import analyze_lyrics
+from rap_pipeline.defs.artists.partitions import artists_partitions
+from rap_pipeline.defs.artists.registry import ArtistSpec, register_artists
+from rap_pipeline.defs.tracks.corpus import record_to_track
+from rap_pipeline.defs.tracks.sources import FetchResult
+from rap_pipeline.defs.tracks.store import prepare_rows, write_partition
+
+BENCH_DATABASE = "rap_pipeline_benchmark_analyses"
+SEED = 7
+TRACKS_PER_ARTIST = 50
+EMOTION_SAMPLE = 30  # tracks the random-weight transformer reads (about 2 chunks/s on 2 cores)
+EMOTION_SAMPLE_ARTIST = "Benchmark Emotion Sample"
+LLM_SAMPLE_ARTIST = "Benchmark LLM Sample"
+EMOTION_LABELS = ("anger", "disgust", "fear", "joy", "neutral", "sadness", "surprise")
+TOKENIZER_VOCAB = 8_000
+GOAL_RATIO = "goal ≥ 90%"
+# the analyzers' own warnings (the lexicon standing in, every partition) stay out of the table
+_QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+
+Row = tuple[str, str, str]
+
+
+def _fresh_database(server_url: str) -> str:
+    admin = server_url.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DATABASE}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{BENCH_DATABASE}"')
+    return server_url.rsplit("/", 1)[0] + f"/{BENCH_DATABASE}"
+
+
+def _ratio(asset: float, bare: float) -> str:
+    return f"{asset / bare:.0%}" if bare else "n/a"
+
+
+# --- tracks ---------------------------------------------------------------------------------
+
+
+def write_tracks(url: str, by_artist: dict[str, list[dict]]) -> dict[str, str]:
+    """Writes each artist's records as one partition; returns display name → slug."""
+    specs = [ArtistSpec(name=name) for name in by_artist]
+    with connect(url) as conn:
+        register_artists(conn, specs)
+        for spec in specs:
+            fetched = FetchResult(tracks=[record_to_track(r) for r in by_artist[spec.name]])
+            write_partition(conn, spec.slug, "corpus", prepare_rows(spec.slug, fetched), [])
+    return {spec.name: spec.slug for spec in specs}
+
+
+def kept_tracks(url: str, slugs: Sequence[str]) -> list[tuple[TrackText, str]]:
+    """(track as analyzers see it, its source id) of the kept tracks of ``slugs``, by id."""
+    with connect(url) as conn:
+        rows = conn.execute(
+            "SELECT id, title, lyrics_clean, lyrics_hash, source_id FROM tracks "
+            "WHERE artist_slug = ANY(%s) AND status = 'kept' ORDER BY id",
+            (list(slugs),),
+        ).fetchall()
+    return [(TrackText(*row[:4]), row[4]) for row in rows]
+
+
+def copies(records: Sequence[dict], artist: str) -> list[dict]:
+    """The same songs under another artist (so new tracks): a partition of exactly them."""
+    return [{**record, "artist": artist} for record in records]
+
+
+# --- materializing --------------------------------------------------------------------------
+
+
+@dataclass
+class AssetTiming:
+    """Sums over the materializations of one asset."""
+
+    partitions: int = 0
+    results: int = 0
+    failed: int = 0
+    analyze_s: float = 0.0
+    wall_s: float = 0.0
+
+    @property
+    def step_rate(self) -> float:
+        return self.results / self.analyze_s if self.analyze_s else 0.0
+
+    @property
+    def wall_rate(self) -> float:
+        return self.results / self.wall_s if self.wall_s else 0.0
+
+    @property
+    def outside_ms_per_partition(self) -> float:
+        return 1000 * (self.wall_s - self.analyze_s) / max(1, self.partitions)
+
+
+def materialize_partitions(
+    instance: dg.DagsterInstance,
+    asset: dg.AssetsDefinition,
+    slugs: Sequence[str],
+    resources: dict[str, Any],
+    progress: Progress,
+    label: str,
+    count_key: str = "analyzed_this_run",
+) -> AssetTiming:
+    """One ``dg.materialize`` per partition, timed; sums the asset's own metadata."""
+    name = asset.key.path[-1]
+    timing = AssetTiming()
+    task = progress.add_task(label, total=len(slugs))
+    for slug in slugs:
+        started = time.perf_counter()
+        result = dg.materialize(
+            [asset],
+            partition_key=slug,
+            instance=instance,
+            resources=resources,
+            run_config=_QUIET_RUN_CONFIG,
+        )
+        timing.wall_s += time.perf_counter() - started
+        (event,) = result.asset_materializations_for_node(name)
+        metadata = {key: value.value for key, value in event.metadata.items()}
+        timing.partitions += 1
+        timing.results += int(metadata.get(count_key, 0))
+        timing.failed += int(metadata.get("failed_this_run", 0))
+        timing.analyze_s += float(metadata.get("analyze_seconds", 0.0))
+        progress.advance(task)
+    return timing
+
+
+def asset_rows(what: str, unit: str, timing: AssetTiming, bare_rate: float) -> list[Row]:
+    failed = f", {timing.failed} failed" if timing.failed else ""
+    return [
+        (
+            f"{what}: asset, analyzer step",
+            f"{timing.results} {unit} in {timing.analyze_s:.2f} s{failed}",
+            f"{timing.step_rate:,.1f} {unit}/s",
+        ),
+        (
+            f"{what}: asset, end to end ({timing.partitions} runs)",
+            f"{timing.results} {unit} in {timing.wall_s:.2f} s "
+            f"({timing.outside_ms_per_partition:.0f} ms/run outside analyze)",
+            f"{timing.wall_rate:,.1f} {unit}/s",
+        ),
+        (
+            f"{what}: asset / bare",
+            f"step {_ratio(timing.step_rate, bare_rate)}, "
+            f"end to end {_ratio(timing.wall_rate, bare_rate)}",
+            GOAL_RATIO,
+        ),
+    ]
+
+
+# --- rule-based -----------------------------------------------------------------------------
+
+
+def _timed_rate(function: Callable[[str], Any], texts: Sequence[str]) -> tuple[float, float]:
+    """(items/s, seconds) of ``function`` over ``texts``, after one untimed pass."""
+    for text in texts:
+        function(text)
+    started = time.perf_counter()
+    for text in texts:
+        function(text)
+    seconds = time.perf_counter() - started
+    return len(texts) / seconds, seconds
+
+
+def rule_based_on_one_core() -> None:
+    """Run in a subprocess (a fresh interpreter, so nothing is warm): lyrics texts as JSON on
+    stdin; prints (tracks/s, seconds, the core) of warm ``analyze_lyrics`` pinned to one
+    core as JSON."""
+    texts = json.load(sys.stdin)
+    core = min(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, {core})
+    rate, seconds = _timed_rate(analyze_lyrics, texts)
+    print(json.dumps([rate, seconds, core]))
+
+
+def _rule_based_pinned(texts: list[str]) -> tuple[float, float, int]:
+    code = f"from {__name__} import rule_based_on_one_core; rule_based_on_one_core()"
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        input=json.dumps(texts),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    )
+    rate, seconds, core = json.loads(done.stdout.strip().splitlines()[-1])
+    return rate, seconds, core
+
+
+def bench_rule_based(
+    instance: dg.DagsterInstance,
+    database: DatabaseResource,
+    slugs: Sequence[str],
+    tracks: list[TrackText],
+    progress: Progress,
+) -> list[Row]:
+    texts = [t.lyrics for t in tracks]
+    task = progress.add_task("rule-based: bare analyze_lyrics", total=2)
+    bare_rate, bare_s = _timed_rate(analyze_lyrics, texts)  # warms the caches for the asset too
+    progress.advance(task)
+    rows = [
+        (
+            "rule-based: bare analyze_lyrics (1 process)",
+            f"{len(texts)} tracks in {bare_s:.2f} s",
+            f"{bare_rate:,.1f} tracks/s",
+        )
+    ]
+    if hasattr(os, "sched_setaffinity"):
+        core_rate, core_s, core = _rule_based_pinned(texts)
+        rows.append(
+            (
+                f"rule-based: bare, pinned to 1 core (sched_setaffinity, cpu {core})",
+                f"{len(texts)} tracks in {core_s:.2f} s",
+                f"{core_rate:,.1f} tracks/s per core (goal ≥ 200)",
+            )
+        )
+    else:
+        rows.append(("rule-based: bare, pinned to 1 core", "sched_setaffinity missing", "n/a"))
+    progress.advance(task)
+    timing = materialize_partitions(
+        instance,
+        rule_based_analysis,
+        slugs,
+        {"database": database},
+        progress,
+        "rule-based: asset",
+    )
+    return rows + asset_rows("rule-based", "tracks", timing, bare_rate)
+
+
+# --- emotion --------------------------------------------------------------------------------
+
+
+def bench_lexicon(
+    instance: dg.DagsterInstance,
+    database: DatabaseResource,
+    slugs: Sequence[str],
+    tracks: list[TrackText],
+    progress: Progress,
+    unloadable: str,
+) -> list[Row]:
+    task = progress.add_task("emotion (lexicon): bare analyze", total=1)
+    analyzer = LexiconEmotionAnalyzer()
+    analyzer.analyze(tracks)  # warm, like the asset's analyzer (loaded once per process)
+    started = time.perf_counter()
+    analyzer.analyze(tracks)
+    bare_s = time.perf_counter() - started
+    bare_rate = len(tracks) / bare_s
+    progress.advance(task)
+    resource = EmotionModelResource(model_id=unloadable)
+    stand_in, reason = resource.load()
+    if reason is None or not isinstance(stand_in, LexiconEmotionAnalyzer):
+        raise RuntimeError(f"the emotion model in {unloadable} loaded: the fallback is not timed")
+    timing = materialize_partitions(
+        instance,
+        emotion_analysis,
+        slugs,
+        {"database": database, "emotion_model": resource},
+        progress,
+        "emotion (lexicon): asset",
+    )
+    what = "emotion, lexicon stand-in"
+    return [
+        (
+            f"{what}: bare LexiconEmotionAnalyzer.analyze",
+            f"{len(tracks)} tracks in {bare_s:.3f} s",
+            f"{bare_rate:,.1f} tracks/s",
+        ),
+        *asset_rows(what, "tracks", timing, bare_rate),
+    ]
+
+
+def train_tokenizer(texts: Sequence[str], folder: Path) -> int:
+    """A byte-level BPE tokenizer (RoBERTa's special tokens and template) trained on
+    ``texts``, saved in ``folder``; returns its vocabulary size."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]  # RoBERTa's ids: pad is 1
+    tokenizer = Tokenizer(models.BPE(unk_token="<unk>"))
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    tokenizer.train_from_iterator(
+        texts,
+        trainers.BpeTrainer(
+            vocab_size=TOKENIZER_VOCAB,
+            special_tokens=specials,
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+            show_progress=False,
+        ),
+    )
+    tokenizer.post_processor = processors.RobertaProcessing(("</s>", 2), ("<s>", 0))
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer,
+        bos_token="<s>",
+        eos_token="</s>",
+        cls_token="<s>",
+        sep_token="</s>",
+        pad_token="<pad>",
+        unk_token="<unk>",
+        mask_token="<mask>",
+        model_max_length=512,
+    )
+    fast.save_pretrained(folder)
+    return len(fast)
+
+
+def save_random_classifier(folder: Path, vocab_size: int) -> int:
+    """A DistilRoBERTa-sized sequence classifier with random weights; returns its parameters."""
+    import torch
+    from transformers import RobertaConfig, RobertaForSequenceClassification
+
+    torch.manual_seed(SEED)
+    config = RobertaConfig(
+        vocab_size=vocab_size,
+        hidden_size=768,
+        num_hidden_layers=6,
+        num_attention_heads=12,
+        intermediate_size=3072,
+        max_position_embeddings=514,
+        type_vocab_size=1,
+        pad_token_id=1,
+        bos_token_id=0,
+        eos_token_id=2,
+        id2label=dict(enumerate(EMOTION_LABELS)),
+        label2id={label: i for i, label in enumerate(EMOTION_LABELS)},
+    )
+    model = RobertaForSequenceClassification(config).eval()
+    model.save_pretrained(folder)
+    return sum(p.numel() for p in model.parameters())
+
+
+def bench_transformers(
+    instance: dg.DagsterInstance,
+    url: str,
+    database: DatabaseResource,
+    slug: str,
+    sample: list[TrackText],
+    corpus_texts: Sequence[str],
+    progress: Progress,
+    folder: Path,
+) -> list[Row]:
+    task = progress.add_task("emotion (transformers): build a random model", total=1)
+    vocab = train_tokenizer(corpus_texts, folder)
+    parameters = save_random_classifier(folder, vocab)
+    resource = EmotionModelResource(model_id=str(folder))
+    analyzer, reason = resource.load()  # the asset reuses this very object (cached per process)
+    if reason is not None or not isinstance(analyzer, TransformersEmotionAnalyzer):
+        raise RuntimeError(f"the random-weight classifier did not load: {reason}")
+    progress.advance(task)
+
+    chunks = [chunk for track in sample for chunk in analyzer.chunk_texts(track.lyrics)]
+    tokens = sum(len(ids) for ids in analyzer.tokenizer(chunks)["input_ids"])
+    task = progress.add_task(f"emotion (transformers): bare, {len(chunks)} chunks", total=1)
+    analyzer.predict_chunks(chunks[: analyzer.batch_size])  # first forward passes are slower
+    started = time.perf_counter()
+    analyzer.predict_chunks(chunks)
+    bare_s = time.perf_counter() - started
+    bare_rate = len(chunks) / bare_s
+    progress.advance(task)
+
+    timing = materialize_partitions(
+        instance,
+        emotion_analysis,
+        [slug],
+        {"database": database, "emotion_model": resource},
+        progress,
+        "emotion (transformers): asset",
+    )
+    with connect(url) as conn:  # the windows the asset read (equal to the chunks unless a
+        # single line is over the limit, which the tokenizer's overflow then splits)
+        (windows,) = conn.execute(
+            "SELECT coalesce(sum((result->>'chunks')::int), 0) FROM analyses "
+            "WHERE artist_slug = %s AND analyzer = 'emotion' AND status = 'ok'",
+            (slug,),
+        ).fetchone()
+    tracks_timing = timing
+    timing = AssetTiming(
+        partitions=timing.partitions,
+        results=int(windows),
+        failed=timing.failed,
+        analyze_s=timing.analyze_s,
+        wall_s=timing.wall_s,
+    )
+    what = "emotion, transformers"
+    return [
+        (
+            f"{what}: model (RANDOM weights: speed only)",
+            f"DistilRoBERTa size, {parameters / 1e6:.0f}M params, BPE vocab {vocab:,}",
+            f"{len(sample)} tracks, {len(chunks)} chunks, {tokens / len(chunks):.0f} tokens/chunk",
+        ),
+        (
+            f"{what}: bare predict_chunks (batch {analyzer.batch_size})",
+            f"{len(chunks)} chunks in {bare_s:.2f} s",
+            f"{bare_rate:.2f} chunks/s",
+        ),
+        *asset_rows(what, "chunks", timing, bare_rate),
+        (
+            f"{what}: asset, tracks",
+            f"{tracks_timing.results} tracks",
+            f"{tracks_timing.step_rate:.2f} tracks/s step, "
+            f"{tracks_timing.wall_rate:.2f} end to end",
+        ),
+    ]
+
+
+# --- LLM ------------------------------------------------------------------------------------
+
+ANSWER = {
+    "themes": ["ambition", "loyalty", "street life"],
+    "mood": "defiant",
+    "techniques": ["wordplay", "internal rhyme", "metaphor"],
+    "scores": {
+        aspect: {"score": 6, "rationale": "A fixed benchmark answer, the same for every song."}
+        for aspect in SCORE_ASPECTS
+    },
+    "summary": "A fixed benchmark answer: valid against the schema, identical for every song.",
+}
+
+
+class BenchmarkLLMServer:
+    """An OpenAI-compatible ``POST /v1/chat/completions`` on 127.0.0.1 that answers ``ANSWER``
+    after ``delay_s``; counts requests and the most answered at once."""
+
+    def __init__(self, delay_s: float) -> None:
+        LyricsAnalysis.model_validate(ANSWER)  # the answer must pass the analyzer's validation
+        self.delay_s = delay_s
+        self.lock = threading.Lock()
+        self.requests = 0
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def reset(self) -> None:
+        with self.lock:
+            self.requests = self.max_in_flight = 0
+
+    @property
+    def base_url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the benchmark LLM server is not running")
+        return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+
+    def __enter__(self) -> BenchmarkLLMServer:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as real servers do
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if self.path.rstrip("/") != "/v1/chat/completions":
+                    self._send(404, {"error": {"message": "not found"}})
+                    return
+                with server.lock:
+                    server.requests += 1
+                    server.in_flight += 1
+                    server.max_in_flight = max(server.max_in_flight, server.in_flight)
+                try:
+                    prompt = sum(len(m.get("content", "")) for m in json.loads(body)["messages"])
+                    time.sleep(server.delay_s)
+                finally:
+                    with server.lock:
+                        server.in_flight -= 1
+                content = json.dumps(ANSWER)
+                self._send(
+                    200,
+                    {
+                        "id": f"chatcmpl-{uuid.uuid4().hex[:12]}",
+                        "object": "chat.completion",
+                        "created": int(time.time()),
+                        "model": "benchmark",
+                        "choices": [
+                            {
+                                "index": 0,
+                                "message": {"role": "assistant", "content": content},
+                                "finish_reason": "stop",
+                            }
+                        ],
+                        "usage": {
+                            "prompt_tokens": prompt // 4,
+                            "completion_tokens": len(content) // 4,
+                            "total_tokens": prompt // 4 + len(content) // 4,
+                        },
+                    },
+                )
+
+            def _send(self, status: int, document: dict) -> None:
+                payload = json.dumps(document).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="benchmark-llm",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+
+def bench_llm(
+    instance: dg.DagsterInstance,
+    url: str,
+    database: DatabaseResource,
+    redis_url: str,
+    slug: str,
+    delay_s: float,
+    concurrency: int,
+    progress: Progress,
+) -> list[Row]:
+    rows: list[Row] = []
+    with BenchmarkLLMServer(delay_s) as server:
+        for run_concurrency in dict.fromkeys((concurrency, 1)):
+            with connect(url) as conn:  # every track pending again
+                conn.execute("DELETE FROM analyses WHERE analyzer = 'llm'")
+            server.reset()
+            llm = LLMResource(
+                base_url=server.base_url,
+                api_key="benchmark",
+                model="benchmark",
+                concurrency=run_concurrency,
+                requests_per_s=1000,
+                redis=RedisResource(url=redis_url, namespace=f"benchmark-{uuid.uuid4().hex}"),
+            )
+            timing = materialize_partitions(
+                instance,
+                llm_analysis,
+                [slug],
+                {"database": database, "llm": llm},
+                progress,
+                f"LLM: asset, concurrency {run_concurrency}",
+            )
+            ideal = run_concurrency / delay_s
+            what = f"LLM, concurrency {run_concurrency}"
+            failed = f", {timing.failed} failed" if timing.failed else ""
+            rows += [
+                (
+                    f"{what}: ideal (concurrency / delay)",
+                    f"{run_concurrency} / {delay_s:g} s",
+                    f"{ideal:.2f} tracks/s",
+                ),
+                (
+                    f"{what}: asset, analyzer step",
+                    f"{timing.results} tracks in {timing.analyze_s:.2f} s{failed}",
+                    f"{timing.step_rate:.2f} tracks/s ({_ratio(timing.step_rate, ideal)} of ideal)",
+                ),
+                (
+                    f"{what}: asset, end to end",
+                    f"{timing.results} tracks in {timing.wall_s:.2f} s",
+                    f"{timing.wall_rate:.2f} tracks/s ({_ratio(timing.wall_rate, ideal)} of ideal)",
+                ),
+                (
+                    f"{what}: server saw",
+                    f"{server.requests} requests, at most {server.max_in_flight} in flight",
+                    f"configured {run_concurrency}",
+                ),
+            ]
+    return rows
+
+
+# --- the whole benchmark --------------------------------------------------------------------
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """Dagster's warnings and the analyzers' per-track log lines off the progress display."""
+    logger = logging.getLogger("rap_pipeline")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", module="dagster")
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        try:
+            yield
+        finally:
+            logger.setLevel(level)
+
+
+def run_analyzer_benchmark(
+    database_url: str,
+    redis_url: str,
+    tracks: int,
+    llm_tracks: int,
+    llm_delay_s: float,
+    llm_concurrency: int,
+) -> list[Row]:
+    if tracks < EMOTION_SAMPLE or llm_tracks < 1 or llm_delay_s <= 0 or llm_concurrency < 1:
+        raise ValueError(
+            f"need at least {EMOTION_SAMPLE} tracks, 1 LLM track, a positive delay and concurrency"
+        )
+    url = _fresh_database(database_url)
+    database = DatabaseResource(url=url)
+    artists = max(1, round(tracks / TRACKS_PER_ARTIST))
+    records = list(generate(artists, tracks, SEED))
+    by_artist: dict[str, list[dict]] = defaultdict(list)
+    for record in records:
+        by_artist[record["artist"]].append(record)
+    rows: list[Row] = []
+    progress = Progress(
+        TextColumn("[bold]{task.description:<48}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    try:
+        with (
+            _quiet(),
+            progress,
+            dg.DagsterInstance.ephemeral() as instance,
+            tempfile.TemporaryDirectory(prefix="rap-bench-") as scratch,
+        ):
+            task = progress.add_task("tracks (write_partition)", total=1)
+            started = time.perf_counter()
+            slug_of = write_tracks(url, by_artist)
+            seconds = time.perf_counter() - started
+            slugs = list(slug_of.values())
+            main = kept_tracks(url, slugs)
+            tracks_main = [track for track, _ in main]
+            rows.append(
+                (
+                    "tracks written (write_partition)",
+                    f"{len(main)} kept of {tracks}, {len(slugs)} artists",
+                    f"{tracks / seconds:,.0f} tracks/s",
+                )
+            )
+            # partitions of exactly the tracks the transformer and the LLM server get
+            record_of = {record_to_track(r).source_id: r for r in records}
+            rng = random.Random(SEED)
+            emotion_ids = rng.sample([sid for _, sid in main], EMOTION_SAMPLE)
+            llm_ids = rng.sample([sid for _, sid in main], min(llm_tracks, len(main)))
+            samples = write_tracks(
+                url,
+                {
+                    EMOTION_SAMPLE_ARTIST: copies(
+                        [record_of[s] for s in emotion_ids], EMOTION_SAMPLE_ARTIST
+                    ),
+                    LLM_SAMPLE_ARTIST: copies([record_of[s] for s in llm_ids], LLM_SAMPLE_ARTIST),
+                },
+            )
+            emotion_slug, llm_slug = samples[EMOTION_SAMPLE_ARTIST], samples[LLM_SAMPLE_ARTIST]
+            instance.add_dynamic_partitions(artists_partitions.name, [*slugs, *samples.values()])
+            progress.advance(task)
+
+            rows += bench_rule_based(instance, database, slugs, tracks_main, progress)
+            unloadable = Path(scratch, "no-model")
+            unloadable.mkdir()
+            rows += bench_lexicon(instance, database, slugs, tracks_main, progress, str(unloadable))
+            model_folder = Path(scratch, "random-distilroberta")
+            model_folder.mkdir()
+            emotion_sample = [track for track, _ in kept_tracks(url, [emotion_slug])]
+            rows += bench_transformers(
+                instance,
+                url,
+                database,
+                emotion_slug,
+                emotion_sample,
+                [t.lyrics for t in tracks_main],
+                progress,
+                model_folder,
+            )
+            rows += bench_llm(
+                instance,
+                url,
+                database,
+                redis_url,
+                llm_slug,
+                llm_delay_s,
+                llm_concurrency,
+                progress,
+            )
+            timing = materialize_partitions(
+                instance,
+                hybrid_analysis,
+                slugs,
+                {"database": database},
+                progress,
+                "hybrid: asset",
+                count_key="combined_this_run",
+            )
+            rows.append(
+                (
+                    f"hybrid: asset, end to end ({timing.partitions} runs)",
+                    f"{timing.results} tracks in {timing.wall_s:.2f} s",
+                    f"{timing.wall_rate:,.1f} tracks/s",
+                )
+            )
+    finally:
+        close_pool(url)
+    return rows
