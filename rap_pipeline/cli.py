@@ -488,6 +488,16 @@ def similar_command(
     _print_hits(hits, as_json, f"similar to: {track}")
 
 
+def _print_benchmark(title: str, rows: list[tuple[str, str, str]], started: float) -> None:
+    table = Table(title=title)
+    for column in ("measure", "value", "rate / goal"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+    console.print(f"took {time.monotonic() - started:.0f} s")
+
+
 @benchmark_app.command("search")
 def benchmark_search(
     artists: Annotated[int, typer.Option(help="Generated artists.")] = 1000,
@@ -512,13 +522,7 @@ def benchmark_search(
             ef_search,
             settings.embedding_model,
         )
-    table = Table(title=f"search benchmark: {tracks:,} tracks, {artists:,} artists")
-    for column in ("measure", "value", "rate / goal"):
-        table.add_column(column)
-    for row in rows:
-        table.add_row(*row)
-    console.print(table)
-    console.print(f"took {time.monotonic() - started:.0f} s")
+    _print_benchmark(f"search benchmark: {tracks:,} tracks, {artists:,} artists", rows, started)
 
 
 @benchmark_app.command("api-budget")
@@ -573,13 +577,7 @@ def benchmark_analyzers(
         rows = run_analyzer_benchmark(
             urls.database_url, urls.redis_url, tracks, llm_tracks, llm_delay, llm_concurrency
         )
-    table = Table(title=f"analyzer benchmark: {tracks:,} generated tracks")
-    for column in ("measure", "value", "rate / goal"):
-        table.add_column(column)
-    for row in rows:
-        table.add_row(*row)
-    console.print(table)
-    console.print(f"took {time.monotonic() - started:.0f} s")
+    _print_benchmark(f"analyzer benchmark: {tracks:,} generated tracks", rows, started)
 
 
 @benchmark_app.command("search-quality")

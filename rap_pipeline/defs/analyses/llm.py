@@ -48,7 +48,6 @@ import email.utils
 import hashlib
 import json
 import logging
-import random
 import re
 import threading
 import time
@@ -69,6 +68,7 @@ from pydantic import (
 from tenacity import RetryCallState, retry, retry_if_exception, stop_after_attempt
 
 from rap_pipeline.core.api_guard import ApiGuard, CircuitOpenError, ProviderPolicy
+from rap_pipeline.core.backoff import backoff_seconds
 from rap_pipeline.defs.analyses.analyzer import (
     AnalysisResult,
     AnalyzerInfo,
@@ -679,12 +679,13 @@ class LLMAnalyzer:
     # -- one track, with retries ---------------------------------------------------------
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
-        exponential = self.backoff_initial_s * 2 ** (state.attempt_number - 1)
-        backoff = min(self.backoff_max_s, exponential + random.uniform(0, self.backoff_initial_s))
-        retry_after = _retry_after(exc) if exc is not None else None
-        if retry_after is not None:
-            return max(backoff, min(retry_after, self.max_retry_after_s))
-        return backoff
+        return backoff_seconds(
+            state.attempt_number,
+            self.backoff_initial_s,
+            self.backoff_max_s,
+            _retry_after(exc) if exc is not None else None,
+            self.max_retry_after_s,
+        )
 
     def _before_sleep(self, state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None

@@ -17,7 +17,6 @@
 from __future__ import annotations
 
 import logging
-import random
 from typing import Any
 
 import requests
@@ -27,6 +26,7 @@ from spotipy.oauth2 import SpotifyClientCredentials, SpotifyOauthError
 from tenacity import RetryCallState, retry, retry_if_exception, stop_after_attempt
 
 from rap_pipeline.core.api_guard import ApiGuard, ProviderPolicy
+from rap_pipeline.core.backoff import backoff_seconds
 
 # spotipy logs request headers (the Basic credentials of the token request) at DEBUG
 logging.getLogger("spotipy").setLevel(logging.INFO)
@@ -74,6 +74,13 @@ def _retry_after(headers: Any) -> float | None:
         return max(0.0, float(value)) if value is not None else None
     except ValueError:
         return None
+
+
+def _token_refused(exc: SpotifyOauthError) -> SpotifyConfigError:
+    return SpotifyConfigError(
+        f"Spotify token request failed ({exc.error or 'error'}): check SPOTIFY_CLIENT_ID, "
+        "SPOTIFY_CLIENT_SECRET and SPOTIFY_TOKEN_URL"
+    )
 
 
 def _is_retryable(exc: BaseException) -> bool:
@@ -141,20 +148,16 @@ class SpotifyClient:
                     ) from None
                 raise SpotifyCallError(exc.http_status, what, _retry_after(exc.headers)) from None
             except SpotifyOauthError as exc:
-                raise SpotifyConfigError(
-                    f"Spotify token request failed ({exc.error or 'error'}): check "
-                    "SPOTIFY_CLIENT_ID, SPOTIFY_CLIENT_SECRET and SPOTIFY_TOKEN_URL"
-                ) from None
+                raise _token_refused(exc) from None
             except (requests.Timeout, requests.ConnectionError) as exc:
                 raise SpotifyCallError(None, f"{what} ({type(exc).__name__})") from None
 
         def wait(state: RetryCallState) -> float:
             exc = state.outcome.exception() if state.outcome else None
-            exponential = self.backoff_initial * 2 ** (state.attempt_number - 1)
-            backoff = min(self.backoff_max, exponential + random.uniform(0, self.backoff_initial))
-            if isinstance(exc, SpotifyCallError) and exc.retry_after is not None:
-                return max(min(exc.retry_after, self.backoff_max), backoff)
-            return backoff
+            retry_after = exc.retry_after if isinstance(exc, SpotifyCallError) else None
+            return backoff_seconds(
+                state.attempt_number, self.backoff_initial, self.backoff_max, retry_after
+            )
 
         @retry(
             retry=retry_if_exception(_is_retryable),
@@ -179,10 +182,7 @@ class SpotifyClient:
         try:
             self.auth.get_access_token(as_dict=False)  # the cached one while it is valid
         except SpotifyOauthError as exc:
-            raise SpotifyConfigError(
-                f"Spotify token request failed ({exc.error or 'error'}): check "
-                "SPOTIFY_CLIENT_ID, SPOTIFY_CLIENT_SECRET and SPOTIFY_TOKEN_URL"
-            ) from None
+            raise _token_refused(exc) from None
         except (requests.Timeout, requests.ConnectionError) as exc:
             raise SpotifyCallError(None, f"token request ({type(exc).__name__})") from None
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import random
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +31,7 @@ from tenacity import (
 )
 
 from rap_pipeline.core.api_guard import ApiGuard, CircuitOpenError, ProviderPolicy
+from rap_pipeline.core.backoff import backoff_seconds
 from rap_pipeline.defs.artists.registry import ArtistSpec
 from rap_pipeline.defs.artists.slugs import slugify
 from rap_pipeline.defs.tracks.sources import (
@@ -145,12 +145,10 @@ class GeniusSource(TrackSource):
 
         def wait(state: RetryCallState) -> float:
             exc = state.outcome.exception() if state.outcome else None
-            # exponential from backoff_initial, jitter of the same size, at most backoff_max
-            exponential = self.backoff_initial * 2 ** (state.attempt_number - 1)
-            backoff = min(self.backoff_max, exponential + random.uniform(0, self.backoff_initial))
-            if isinstance(exc, GeniusHTTPError) and exc.retry_after is not None:
-                return max(min(exc.retry_after, self.backoff_max), backoff)
-            return backoff
+            retry_after = exc.retry_after if isinstance(exc, GeniusHTTPError) else None
+            return backoff_seconds(
+                state.attempt_number, self.backoff_initial, self.backoff_max, retry_after
+            )
 
         def request() -> Any:
             self._local.last = _LastResponse()
