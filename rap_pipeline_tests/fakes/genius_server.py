@@ -24,15 +24,16 @@ from __future__ import annotations
 import html
 import json
 import re
-import sys
 import threading
 import time
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from rap_pipeline.core.local_http import LocalHTTPServer
 
 API_PREFIX = "/api-v1/"
 PUBLIC_API_PREFIX = "/api/"
@@ -158,59 +159,25 @@ def _path_words(text: str) -> str:
     return words[:1].upper() + words[1:]
 
 
-class FakeGenius:
+class FakeGenius(LocalHTTPServer):
     """Genius on localhost: a data model of artists and songs plus fault injection."""
 
     RESET = -1  # a "status" for fail(): drop the connection without answering
 
     def __init__(self, token: str = "test-token", host: str = "127.0.0.1"):
         self.token = token
-        self.host = host
+        super().__init__(host)
         self.artists: dict[int, FakeArtist] = {}
         self.songs: dict[int, FakeSong] = {}
         self._faults = _Faults()
         self._requests: list[RecordedRequest] = []
         self._lock = threading.RLock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     # -- lifecycle -----------------------------------------------------------------------
-    def start(self) -> FakeGenius:
-        handler = type("Handler", (_Handler,), {"fake": self})
-        self._server = _Server((self.host, 0), handler)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},  # shutdown() returns within one poll
-            name="fake-genius",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
+    name = "fake-genius"
 
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> FakeGenius:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("the fake Genius server is not running")
-        return self._server.server_address[1]
-
-    @property
-    def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+    def handler_class(self) -> type[BaseHTTPRequestHandler]:
+        return type("Handler", (_Handler,), {"fake": self})
 
     @property
     def api_root(self) -> str:
@@ -558,15 +525,6 @@ def _fault_response(fault: Fault, path: str) -> tuple[int, dict[str, str], bytes
     if fault.retry_after is not None:
         headers["Retry-After"] = str(fault.retry_after)
     return status, headers, body
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # a client that gave up (timeout) closes its end while we still write: not an error
-        if not isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
-            super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):

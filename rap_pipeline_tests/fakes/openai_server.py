@@ -45,15 +45,15 @@ import dataclasses
 import json
 import math
 import re
-import sys
 import threading
 import time
 import zlib
 from collections import Counter
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
+from rap_pipeline.core.local_http import LocalHTTPServer
 from rap_pipeline.defs.analyses.llm import LYRICS_CLOSE, LYRICS_OPEN, MOODS, SCORE_ASPECTS
 
 _REASONS = {
@@ -117,7 +117,7 @@ class _Faults:
     always: Fault | None = None
 
 
-class FakeOpenAI:
+class FakeOpenAI(LocalHTTPServer):
     """An OpenAI-compatible chat server on localhost, with scripted faults."""
 
     INVALID_JSON = "invalid_json"
@@ -144,48 +144,18 @@ class FakeOpenAI:
         self.api_key = api_key
         self.models = models
         self.delay_s = delay_s
-        self.host = host
+        super().__init__(host)
         self._faults = _Faults()
         self._requests: list[RecordedRequest] = []
         self._lock = threading.RLock()
         self._in_flight = 0
         self.max_in_flight = 0
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     # -- lifecycle -----------------------------------------------------------------------
-    def start(self) -> FakeOpenAI:
-        handler = type("Handler", (_Handler,), {"fake": self})
-        self._server = _Server((self.host, 0), handler)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="fake-openai",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
+    name = "fake-openai"
 
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> FakeOpenAI:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("the fake OpenAI server is not running")
-        return self._server.server_address[1]
+    def handler_class(self) -> type[BaseHTTPRequestHandler]:
+        return type("Handler", (_Handler,), {"fake": self})
 
     @property
     def base_url(self) -> str:
@@ -467,15 +437,6 @@ def _error(
     return _json(
         status, {"error": {"message": message, "type": type_, "param": None, "code": code}}
     )
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # a client that gave up (timeout) closes its end while we still write: not an error
-        if not isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
-            super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -50,17 +50,17 @@ import hmac
 import json
 import re
 import secrets
-import sys
 import threading
 import time
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
+from rap_pipeline.core.local_http import LocalHTTPServer
 from rap_pipeline.defs.spotify.sample_catalog import SAMPLE_CATALOG_PATH
 
 API_PREFIX = "/v1/"
@@ -245,7 +245,7 @@ class _Query:
         return None
 
 
-class CatalogServer:
+class CatalogServer(LocalHTTPServer):
     """The Spotify Web API subset a new app may use, on localhost, over a catalog dict."""
 
     RESET = -1  # a status for _intercept: drop the connection without answering
@@ -260,16 +260,13 @@ class CatalogServer:
         *,
         expires_in: int = DEFAULT_EXPIRES_IN,
     ):
+        super().__init__(host, port)
         self.client_id = client_id
         self.client_secret = client_secret
-        self.host = host
         self.expires_in = expires_in
-        self._requested_port = port
         self._lock = threading.RLock()
         self._log: list[RecordedRequest] = []
         self._tokens: dict[str, float] = {}  # token -> monotonic expiry
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
         self._load(catalog)
 
     # -- catalog -------------------------------------------------------------------------
@@ -295,44 +292,10 @@ class CatalogServer:
         }
 
     # -- lifecycle -----------------------------------------------------------------------
-    def start(self) -> CatalogServer:
-        if self._server is not None:
-            return self
-        handler = type("Handler", (_Handler,), {"catalog_server": self})
-        self._server = _Server((self.host, self._requested_port), handler)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},  # shutdown() returns within one poll
-            name=f"spotify-catalog-{self.port}",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
+    name = "spotify-catalog"
 
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> CatalogServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("the Spotify catalog server is not running")
-        return self._server.server_address[1]
-
-    @property
-    def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+    def handler_class(self) -> type[BaseHTTPRequestHandler]:
+        return type("Handler", (_Handler,), {"catalog_server": self})
 
     @property
     def api_root(self) -> str:
@@ -648,16 +611,6 @@ def error_response(
 def _oauth_error(code: str, description: str) -> Response:
     """An accounts-service error answer (400), as spotipy's SpotifyOauthError reads it."""
     return _json(400, {"error": code, "error_description": description})
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # a client that gave up (timeout) closes its end while we still write: not an error
-        if not isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
-            super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):
