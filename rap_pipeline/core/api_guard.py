@@ -42,12 +42,13 @@ _GCRA = """
 local now_parts = redis.call('TIME')
 local now = tonumber(now_parts[1]) * 1000 + math.floor(tonumber(now_parts[2]) / 1000)
 local pause = tonumber(redis.call('GET', KEYS[2]) or '0')
-if pause > now then return pause - now end
+if pause > now then return math.ceil(pause - now) end
 local interval = tonumber(ARGV[1]) * tonumber(redis.call('GET', KEYS[3]) or '1')
 local burst = tonumber(ARGV[2])
 local tat = tonumber(redis.call('GET', KEYS[1]) or tostring(now))
 if tat < now then tat = now end
-if tat - burst > now then return tat - burst - now end
+-- a wait is rounded up: Redis truncates numbers to integers, and 0 means go
+if tat - burst > now then return math.ceil(tat - burst - now) end
 local ttl = math.ceil(tat + interval - now + burst + 1000)
 redis.call('SET', KEYS[1], tostring(tat + interval), 'PX', ttl)
 return 0
@@ -70,6 +71,9 @@ class ProviderPolicy:
     default_ttl_s: int = 86_400
     not_found_ttl_s: int = 3_600
     schema: int = 1  # bump when the cached payload's shape changes
+    # grants are spaced this much wider than 1/requests_per_s: requests reach the provider a
+    # few milliseconds after their grant, unevenly, and the provider counts arrivals
+    safety_margin: float = 0.05
 
 
 class _LocalLimiter:
@@ -100,7 +104,7 @@ class ApiGuard:
         self._gcra = self.client.register_script(_GCRA) if self.client else None
         self._redis_down_warned = False
         self._redis_ok = self.client is not None
-        self._local = _LocalLimiter(1 / policy.requests_per_s)
+        self._local = _LocalLimiter((1 + policy.safety_margin) / policy.requests_per_s)
         self._local_failures = 0
         self._local_open_until = 0.0
         self.local_counters: Counter[str] = Counter()
@@ -145,7 +149,7 @@ class ApiGuard:
     def acquire(self) -> float:
         """Blocks until this process may make one call; returns the seconds waited."""
         waited = 0.0
-        interval_ms = 1000 / self.policy.requests_per_s
+        interval_ms = 1000 / self.policy.requests_per_s * (1 + self.policy.safety_margin)
         burst_ms = interval_ms * (self.policy.burst - 1)
         keys = [self._key("rate"), self._key("rate", "pause"), self._key("rate", "slowdown")]
         while True:
