@@ -312,3 +312,20 @@ def test_redis_killed_mid_run_the_run_still_succeeds(
         assert sum(r[0] == "matched" for r in rows(database_url, slug).values()) == KEPT - 1
     finally:
         server.kill()
+
+
+def test_slow_responses_time_out_into_errors_that_the_next_run_retries(
+    fake: FakeSpotify, embedded: ServiceURLs, database_url: str, instance: dg.DagsterInstance
+):
+    (slug,) = add_artists(database_url, instance, ARTIST)
+    fake.delay("search", 1.0)
+    slow = spotify_resource(fake, embedded.redis_url, timeout_s=0.2, max_attempts=2)
+    assert materialize(database_url, instance, slug, slow).success
+    stored = rows(database_url, slug).values()
+    assert {r[0] for r in stored} == {"error"}
+    fake.delay("search", 0)
+    again = materialize(
+        database_url, instance, slug, spotify_resource(fake, embedded.redis_url), [spotify_tracks]
+    )
+    assert again.success
+    assert sum(r[0] == "matched" for r in rows(database_url, slug).values()) == KEPT - 1
