@@ -14,16 +14,18 @@ asset alone), and is given two ways:
   tracks, writing the results, the three asset checks and Dagster's run machinery included
   ("ms/run besides analyze" is that wall time minus ``analyze_seconds``, per run).
 
-Rule-based, lexicon and transformer figures are the best of ``ROUNDS`` rounds, each round one
-bare pass and then the asset over every partition on freshly deleted results, so a busy
-neighbour on a shared machine does not decide a ratio. What each bare figure is:
+Rule-based, lexicon and transformer figures are the best of ``ROUNDS`` rounds on freshly
+deleted results; in each round, partition by partition, the bare pass over that partition's
+tracks and then the asset's run on it, so both sides see the same moments of a machine that
+may be shared (the table says how loaded it was). What each bare figure is:
 
 - rule-based: ``analyze_lyrics`` over the same kept lyrics, after one untimed pass over all
   of them (CMU dictionary, VADER and the pronunciation cache are warm for every timed pass,
   the asset's included). Per core: the same in a fresh interpreter pinned to one core with
   ``os.sched_setaffinity`` (warm pass, then timed passes); the analyzer is single-threaded
-  Python, so that wall time is one core's time. The spread check's cost is timed once, after
-  the asset stored every result: it reads all stored results of the analyzer on every run;
+  Python, so that wall time is one core's time. With every result stored, a run with nothing
+  pending is timed (Dagster's run, the reads and the checks: the fixed cost of a run), and so
+  is the spread check alone, which reads every stored result of the analyzer on every run;
 - emotion, lexicon stand-in (what offline runs use): ``LexiconEmotionAnalyzer().analyze``
   against ``emotion_analysis`` given an unloadable model (an empty folder), which falls back;
 - emotion, transformers: no pretrained model offline, so a DistilRoBERTa-sized classifier
@@ -35,8 +37,9 @@ neighbour on a shared machine does not decide a ratio. What each bare figure is:
   model object's ``predict_chunks`` on those tracks' chunks (the analyzer's ``chunk_texts``,
   its batch size), in input order and sorted by token count (as the analyzer batches), in
   chunks/s; the asset is ``emotion_analysis`` with ``EmotionModelResource(model_id=<folder>)``;
-- LLM: a minimal OpenAI-compatible server in this process answers every chat completion after
-  a fixed delay with one valid analysis. The bare figure is the ideal ``concurrency / delay``;
+- LLM: a minimal OpenAI-compatible server in this process (so its little CPU work shares the
+  interpreter with the client's) answers every chat completion after a fixed delay with one
+  valid analysis. The bare figure is the ideal ``concurrency / delay``;
   ``llm_analysis`` runs once on a partition of ``llm_tracks`` copied tracks with the Redis
   guard (a fresh namespace, so nothing is cached; 1000 requests/s, so it never throttles), at
   the configured concurrency and at concurrency 1; the server counts requests in flight;
@@ -144,15 +147,16 @@ def write_tracks(url: str, by_artist: dict[str, list[dict]]) -> dict[str, str]:
     return {spec.name: spec.slug for spec in specs}
 
 
-def kept_tracks(url: str, slugs: Sequence[str]) -> list[tuple[TrackText, str]]:
-    """(track as analyzers see it, its source id) of the kept tracks of ``slugs``, by id."""
+def kept_tracks(url: str, slugs: Sequence[str]) -> list[tuple[TrackText, str, str]]:
+    """(track as analyzers see it, its source id, its artist slug) of the kept tracks of
+    ``slugs``, by id."""
     with connect(url) as conn:
         rows = conn.execute(
-            "SELECT id, title, lyrics_clean, lyrics_hash, source_id FROM tracks "
+            "SELECT id, title, lyrics_clean, lyrics_hash, source_id, artist_slug FROM tracks "
             "WHERE artist_slug = ANY(%s) AND status = 'kept' ORDER BY id",
             (list(slugs),),
         ).fetchall()
-    return [(TrackText(*row[:4]), row[4]) for row in rows]
+    return [(TrackText(*row[:4]), row[4], row[5]) for row in rows]
 
 
 def copies(records: Sequence[dict], artist: str) -> list[dict]:
@@ -190,6 +194,13 @@ class AssetTiming:
     def wall_rate(self) -> float:
         return self.results / self.wall_s if self.wall_s else 0.0
 
+    def add(self, other: AssetTiming) -> None:
+        self.partitions += other.partitions
+        self.results += other.results
+        self.failed += other.failed
+        self.analyze_s += other.analyze_s
+        self.wall_s += other.wall_s
+
     @property
     def besides_analyze_ms(self) -> float:
         """Per run: wall time minus the asset's ``analyze_seconds``."""
@@ -201,7 +212,7 @@ def materialize_partitions(
     asset: dg.AssetsDefinition,
     slugs: Sequence[str],
     resources: dict[str, Any],
-    advance: Callable[[], None],
+    advance: Callable[[], None] = lambda: None,
     count_key: str = "analyzed_this_run",
 ) -> AssetTiming:
     """One ``dg.materialize`` per partition, timed; sums the asset's own metadata."""
@@ -230,21 +241,27 @@ def materialize_partitions(
 def compare(
     progress: Progress,
     label: str,
-    partitions: int,
-    bare: Callable[[], float],
-    asset: Callable[[Callable[[], None]], AssetTiming],
+    slugs: Sequence[str],
+    bare: Callable[[str], float],
+    materialize: Callable[[str], AssetTiming],
     reset: Callable[[], None],
 ) -> tuple[list[float], list[AssetTiming]]:
-    """``ROUNDS`` rounds of: one bare pass (``bare`` returns its seconds), then the asset over
-    every partition on freshly deleted results (``reset``)."""
-    task = progress.add_task(label, total=ROUNDS * (1 + partitions))
+    """``ROUNDS`` rounds over freshly deleted results (``reset``); in each, partition by
+    partition, the bare pass over the partition's tracks (``bare`` returns its seconds), then
+    the asset's run on it, so both sides see the same moments of a shared machine. Returns
+    the bare seconds and the asset timing of each round."""
+    task = progress.add_task(label, total=ROUNDS * len(slugs))
     bare_s: list[float] = []
     timings: list[AssetTiming] = []
     for _ in range(ROUNDS):
-        bare_s.append(bare())
-        progress.advance(task)
         reset()
-        timings.append(asset(lambda: progress.advance(task)))
+        seconds, timing = 0.0, AssetTiming()
+        for slug in slugs:
+            seconds += bare(slug)
+            timing.add(materialize(slug))
+            progress.advance(task)
+        bare_s.append(seconds)
+        timings.append(timing)
     return bare_s, timings
 
 
@@ -313,19 +330,23 @@ def bench_rule_based(
     instance: dg.DagsterInstance,
     url: str,
     slugs: Sequence[str],
-    tracks: list[TrackText],
+    tracks: list[tuple[TrackText, str]],
     progress: Progress,
 ) -> list[Row]:
-    texts = [t.lyrics for t in tracks]
+    """``tracks``: (track, its artist slug)."""
+    texts = [track.lyrics for track, _ in tracks]
+    texts_of: dict[str, list[str]] = defaultdict(list)
+    for track, slug in tracks:
+        texts_of[slug].append(track.lyrics)
     database = DatabaseResource(url=url)
     _analyze_all(texts)  # CMU dictionary, VADER, pronunciations: warm for every timed pass
     bare_s, timings = compare(
         progress,
         "rule-based: bare and asset",
-        len(slugs),
-        lambda: _timed(lambda: _analyze_all(texts)),
-        lambda advance: materialize_partitions(
-            instance, rule_based_analysis, slugs, {"database": database}, advance
+        slugs,
+        lambda slug: _timed(lambda: _analyze_all(texts_of[slug])),
+        lambda slug: materialize_partitions(
+            instance, rule_based_analysis, [slug], {"database": database}
         ),
         lambda: delete_results(url, "rule_based", slugs),
     )
@@ -351,21 +372,41 @@ def bench_rule_based(
     else:
         rows.append(("rule-based: bare on 1 core", "no sched_setaffinity here", "not measured"))
     rows += asset_rows("rule-based", "tracks", timings, bare_rate)
-    # the spread check reads every stored result of the analyzer, of every artist, each run
+    # what a run costs besides analyze, with every result stored: a run with nothing pending,
+    # and the spread check in it, which reads every stored result of the analyzer each run
+    idle_s = min(
+        materialize_partitions(
+            instance, rule_based_analysis, slugs[-1:], {"database": database}
+        ).wall_s
+        for _ in range(ROUNDS)
+    )
     with connect(url) as conn:
-        started = time.perf_counter()
-        spread = check_spread(
-            conn, "rule_based_analysis", RuleBasedAnalyzer.info, SPREAD_METRICS["rule_based"]
+        spread_s = min(
+            _timed(
+                lambda: check_spread(
+                    conn,
+                    "rule_based_analysis",
+                    RuleBasedAnalyzer.info,
+                    SPREAD_METRICS["rule_based"],
+                )
+            )
+            for _ in range(ROUNDS)
         )
-        spread_s = time.perf_counter() - started
-    stored = int(spread.metadata["results"].value)
-    rows.append(
+        (stored,) = conn.execute(
+            "SELECT count(*) FROM analyses WHERE analyzer = 'rule_based' AND status = 'ok'"
+        ).fetchone()
+    rows += [
+        (
+            "rule-based: asset run, nothing pending",
+            f"1 run with {stored} results stored: {1000 * idle_s:.0f} ms",
+            "Dagster + reads + checks",
+        ),
         (
             "rule-based: spread check, per run",
             f"reads all {stored} stored results: {1000 * spread_s:.0f} ms",
             f"{1e6 * spread_s / max(1, stored):.0f} µs per stored result",
-        )
-    )
+        ),
+    ]
     return rows
 
 
@@ -376,12 +417,16 @@ def bench_lexicon(
     instance: dg.DagsterInstance,
     url: str,
     slugs: Sequence[str],
-    tracks: list[TrackText],
+    tracks: list[tuple[TrackText, str]],
     progress: Progress,
     unloadable: str,
 ) -> list[Row]:
+    """``tracks``: (track, its artist slug)."""
+    tracks_of: dict[str, list[TrackText]] = defaultdict(list)
+    for track, slug in tracks:
+        tracks_of[slug].append(track)
     analyzer = LexiconEmotionAnalyzer()
-    analyzer.analyze(tracks)  # warm, as the asset's analyzer is (loaded once per process)
+    analyzer.analyze([track for track, _ in tracks])  # warm, as the asset's analyzer is
     resource = EmotionModelResource(model_id=unloadable)
     stand_in, reason = resource.load()
     if reason is None or not isinstance(stand_in, LexiconEmotionAnalyzer):
@@ -390,11 +435,9 @@ def bench_lexicon(
     bare_s, timings = compare(
         progress,
         "emotion (lexicon stand-in): bare and asset",
-        len(slugs),
-        lambda: _timed(lambda: analyzer.analyze(tracks)),
-        lambda advance: materialize_partitions(
-            instance, emotion_analysis, slugs, resources, advance
-        ),
+        slugs,
+        lambda slug: _timed(lambda: analyzer.analyze(tracks_of[slug])),
+        lambda slug: materialize_partitions(instance, emotion_analysis, [slug], resources),
         lambda: delete_results(url, "emotion", slugs),
     )
     bare_rate = len(tracks) / min(bare_s)
@@ -497,12 +540,12 @@ def bench_transformers(
     input_order_s: list[float] = []
     track_timings: list[AssetTiming] = []
 
-    def bare() -> float:
+    def bare(_: str) -> float:
         input_order_s.append(_timed(lambda: analyzer.predict_chunks(chunks)))
         return _timed(lambda: analyzer.predict_chunks(by_length))
 
-    def asset(advance: Callable[[], None]) -> AssetTiming:
-        timing = materialize_partitions(instance, emotion_analysis, [slug], resources, advance)
+    def asset(_: str) -> AssetTiming:
+        timing = materialize_partitions(instance, emotion_analysis, [slug], resources)
         track_timings.append(timing)
         with connect(url) as conn:  # the token windows the asset read
             (windows,) = conn.execute(
@@ -515,7 +558,7 @@ def bench_transformers(
     bare_s, timings = compare(
         progress,
         f"emotion (transformers): bare and asset, {len(chunks)} chunks",
-        1,
+        [slug],
         bare,
         asset,
         lambda: delete_results(url, "emotion", [slug]),
@@ -773,7 +816,10 @@ def run_analyzer_benchmark(
     by_artist: dict[str, list[dict]] = defaultdict(list)
     for record in records:
         by_artist[record["artist"]].append(record)
-    rows: list[Row] = [("timing", f"best of {ROUNDS} rounds, bare and asset interleaved", "")]
+    load_at_start = os.getloadavg()[0]
+    rows: list[Row] = [
+        ("timing", f"best of {ROUNDS} rounds; bare, then asset, partition by partition", "")
+    ]
     progress = Progress(
         TextColumn("[bold]{task.description:<50}"),
         BarColumn(),
@@ -792,7 +838,7 @@ def run_analyzer_benchmark(
             slugs = list(write_tracks(url, by_artist).values())
             seconds = time.perf_counter() - started
             main = kept_tracks(url, slugs)
-            tracks_main = [track for track, _ in main]
+            tracks_main = [(track, slug) for track, _, slug in main]
             rows.append(
                 (
                     "tracks written",
@@ -803,8 +849,8 @@ def run_analyzer_benchmark(
             # partitions of exactly the tracks the transformer and the LLM server get
             record_of = {record_to_track(r).source_id: r for r in records}
             rng = random.Random(SEED)
-            emotion_ids = rng.sample([sid for _, sid in main], EMOTION_SAMPLE)
-            llm_ids = rng.sample([sid for _, sid in main], min(llm_tracks, len(main)))
+            emotion_ids = rng.sample([sid for _, sid, _ in main], EMOTION_SAMPLE)
+            llm_ids = rng.sample([sid for _, sid, _ in main], min(llm_tracks, len(main)))
             samples = write_tracks(
                 url,
                 {
@@ -828,8 +874,8 @@ def run_analyzer_benchmark(
                 instance,
                 url,
                 emotion_slug,
-                [track for track, _ in kept_tracks(url, [emotion_slug])],
-                [t.lyrics for t in tracks_main],
+                [track for track, _, _ in kept_tracks(url, [emotion_slug])],
+                [track.lyrics for track, _ in tracks_main],
                 progress,
                 model_folder,
             )
@@ -860,4 +906,14 @@ def run_analyzer_benchmark(
             )
     finally:
         close_pool(url)
+    # the machine may be shared: how busy it was says how far to trust the ratios
+    rows.insert(
+        1,
+        (
+            "machine",
+            f"{os.cpu_count()} cores, 1-min load average {load_at_start:.2f} at the start, "
+            f"{os.getloadavg()[0]:.2f} at the end",
+            "",
+        ),
+    )
     return rows

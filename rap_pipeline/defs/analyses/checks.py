@@ -7,7 +7,6 @@ stored results of every artist fails it.
 
 from __future__ import annotations
 
-import statistics
 from collections import Counter
 
 import dagster as dg
@@ -107,31 +106,38 @@ def check_ranges(asset_name: str, info: AnalyzerInfo, results: list[dict]) -> dg
 def check_spread(
     conn: psycopg.Connection, asset_name: str, info: AnalyzerInfo, metrics: list[str]
 ) -> dg.AssetCheckResult:
-    rows = conn.execute(
-        """SELECT a.result FROM analyses a JOIN tracks t ON t.id = a.track_id
-           WHERE t.status = 'kept' AND a.status = 'ok' AND a.analyzer = %s
-             AND a.analyzer_version = %s AND a.method = %s""",
-        (info.name, info.version, info.method),
-    ).fetchall()
+    """Computed in PostgreSQL: each partition run judges every stored result without reading
+    them all back."""
     collapsed: dict[str, str] = {}
     spread: dict[str, float] = {}
-    if len(rows) >= MIN_RESULTS_FOR_SPREAD:
-        for metric in metrics:
-            values = [v for (r,) in rows if (v := _numbers(r).get(metric)) is not None]
-            if len(values) < MIN_RESULTS_FOR_SPREAD:
-                continue
-            stdev = statistics.pstdev(values)
-            mode_share = Counter(round(v, 6) for v in values).most_common(1)[0][1] / len(values)
-            spread[metric] = round(stdev, 4)
-            if stdev == 0 or mode_share > MAX_MODE_SHARE:
-                collapsed[metric] = f"stdev {stdev:.4f}, {mode_share:.0%} on one value"
+    total = 0
+    for metric in metrics:
+        count, stdev, mode_count = conn.execute(
+            """WITH v AS (
+                 SELECT (a.result->>%(metric)s)::float AS value
+                 FROM analyses a JOIN tracks t ON t.id = a.track_id AND t.status = 'kept'
+                 WHERE a.status = 'ok' AND a.analyzer = %(name)s
+                   AND a.analyzer_version = %(version)s AND a.method = %(method)s
+                   AND jsonb_typeof(a.result->%(metric)s) = 'number')
+               SELECT (SELECT count(*) FROM v), (SELECT stddev_pop(value) FROM v),
+                      (SELECT max(n) FROM (SELECT count(*) AS n FROM v
+                                           GROUP BY round(value::numeric, 6)) m)""",
+            {"metric": metric, "name": info.name, "version": info.version, "method": info.method},
+        ).fetchone()
+        total = max(total, count)
+        if count < MIN_RESULTS_FOR_SPREAD:
+            continue
+        spread[metric] = round(stdev, 4)
+        mode_share = mode_count / count
+        if stdev == 0 or mode_share > MAX_MODE_SHARE:
+            collapsed[metric] = f"stdev {stdev:.4f}, {mode_share:.0%} on one value"
     return dg.AssetCheckResult(
         check_name=f"{asset_name}_metrics_spread",
         asset_key=dg.AssetKey(asset_name),
         passed=not collapsed,
         metadata={
-            "results": len(rows),
-            "judged": len(rows) >= MIN_RESULTS_FOR_SPREAD,
+            "results": total,
+            "judged": total >= MIN_RESULTS_FOR_SPREAD,
             "stdev": spread or "not judged yet",
             "collapsed": collapsed or "none",
         },
