@@ -65,7 +65,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +74,7 @@ import psycopg
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from rap_pipeline.core.database import close_pool, connect
+from rap_pipeline.core.local_http import LocalHTTPServer
 from rap_pipeline.core.resources import DatabaseResource, RedisResource
 from rap_pipeline.corpus_generator import generate
 from rap_pipeline.defs.analyses.analyzer import TrackText
@@ -403,7 +404,7 @@ def bench_rule_based(
         ),
         (
             "rule-based: spread check, per run",
-            f"reads all {stored} stored results: {1000 * spread_s:.0f} ms",
+            f"judges all {stored} stored results: {1000 * spread_s:.0f} ms",
             f"{1e6 * spread_s / max(1, stored):.0f} µs per stored result",
         ),
     ]
@@ -610,30 +611,29 @@ ANSWER = {
 }
 
 
-class BenchmarkLLMServer:
+class BenchmarkLLMServer(LocalHTTPServer):
     """An OpenAI-compatible ``POST /v1/chat/completions`` on 127.0.0.1 that answers ``ANSWER``
     after ``delay_s``, with usage of about one token per four characters; counts requests and
     the most it was answering at once."""
 
+    name = "benchmark-llm"
+
     def __init__(self, delay_s: float) -> None:
+        super().__init__()
         LyricsAnalysis.model_validate(ANSWER)  # the answer must pass the analyzer's validation
         self.delay_s = delay_s
         self.lock = threading.Lock()
         self.requests = 0
         self.in_flight = 0
         self.max_in_flight = 0
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     def reset(self) -> None:
         with self.lock:
             self.requests = self.max_in_flight = 0
 
     @property
-    def base_url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("the benchmark LLM server is not running")
-        return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+    def api_base(self) -> str:
+        return f"{self.base_url}/v1"
 
     def _answer(self, body: bytes) -> dict:
         with self.lock:
@@ -667,7 +667,7 @@ class BenchmarkLLMServer:
             },
         }
 
-    def __enter__(self) -> BenchmarkLLMServer:
+    def handler_class(self) -> type[BaseHTTPRequestHandler]:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -694,25 +694,7 @@ class BenchmarkLLMServer:
                 self.end_headers()
                 self.wfile.write(payload)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="benchmark-llm",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        return Handler
 
 
 def bench_llm(
@@ -731,7 +713,7 @@ def bench_llm(
             delete_results(url, "llm", [slug])
             server.reset()
             llm = LLMResource(
-                base_url=server.base_url,
+                base_url=server.api_base,
                 api_key="benchmark",
                 model="benchmark",
                 concurrency=run_concurrency,
