@@ -23,10 +23,9 @@ import requests
 import spotipy
 from spotipy.cache_handler import MemoryCacheHandler
 from spotipy.oauth2 import SpotifyClientCredentials, SpotifyOauthError
-from tenacity import RetryCallState, retry, retry_if_exception, stop_after_attempt
 
 from rap_pipeline.core.api_guard import ApiGuard, ProviderPolicy
-from rap_pipeline.core.backoff import backoff_seconds
+from rap_pipeline.core.backoff import call_with_retries
 
 # spotipy logs request headers (the Basic credentials of the token request) at DEBUG
 logging.getLogger("spotipy").setLevel(logging.INFO)
@@ -152,31 +151,15 @@ class SpotifyClient:
             except (requests.Timeout, requests.ConnectionError) as exc:
                 raise SpotifyCallError(None, f"{what} ({type(exc).__name__})") from None
 
-        def wait(state: RetryCallState) -> float:
-            exc = state.outcome.exception() if state.outcome else None
-            retry_after = exc.retry_after if isinstance(exc, SpotifyCallError) else None
-            return backoff_seconds(
-                state.attempt_number, self.backoff_initial, self.backoff_max, retry_after
-            )
-
-        @retry(
-            retry=retry_if_exception(_is_retryable),
-            stop=stop_after_attempt(self.max_attempts),
-            wait=wait,
-            reraise=True,
+        return call_with_retries(
+            once,
+            prepare=self._ensure_token,  # outside the rate slot: the API call follows its grant
+            guard=self.guard,
+            is_retryable=_is_retryable,
+            max_attempts=self.max_attempts,
+            initial=self.backoff_initial,
+            maximum=self.backoff_max,
         )
-        def attempt() -> Any:
-            if self.guard is None:
-                return once()
-            self._ensure_token()  # outside the rate slot, so the API call follows its grant
-            try:
-                return self.guard.call(once, is_failure=_is_retryable)
-            except SpotifyCallError as exc:
-                if exc.status == 429:
-                    self.guard.penalize(exc.retry_after)
-                raise
-
-        return attempt()
 
     def _ensure_token(self) -> None:
         try:

@@ -23,15 +23,9 @@ from typing import Any
 
 import lyricsgenius
 import requests
-from tenacity import (
-    RetryCallState,
-    retry,
-    retry_if_exception,
-    stop_after_attempt,
-)
 
 from rap_pipeline.core.api_guard import ApiGuard, CircuitOpenError, ProviderPolicy
-from rap_pipeline.core.backoff import backoff_seconds
+from rap_pipeline.core.backoff import call_with_retries
 from rap_pipeline.defs.artists.registry import ArtistSpec
 from rap_pipeline.defs.artists.slugs import slugify
 from rap_pipeline.defs.tracks.sources import (
@@ -143,13 +137,6 @@ class GeniusSource(TrackSource):
     def _call(self, what: str, function: Any, *args: Any, **kwargs: Any) -> Any:
         """One client call with retries; raises GeniusHTTPError for an error status."""
 
-        def wait(state: RetryCallState) -> float:
-            exc = state.outcome.exception() if state.outcome else None
-            retry_after = exc.retry_after if isinstance(exc, GeniusHTTPError) else None
-            return backoff_seconds(
-                state.attempt_number, self.backoff_initial, self.backoff_max, retry_after
-            )
-
         def request() -> Any:
             self._local.last = _LastResponse()
             try:
@@ -162,23 +149,14 @@ class GeniusSource(TrackSource):
                 raise GeniusHTTPError(last.status, what, last.retry_after)
             return value
 
-        @retry(
-            retry=retry_if_exception(_is_retryable),
-            stop=stop_after_attempt(self.max_attempts),
-            wait=wait,
-            reraise=True,
+        return call_with_retries(
+            request,
+            guard=self.guard,
+            is_retryable=_is_retryable,
+            max_attempts=self.max_attempts,
+            initial=self.backoff_initial,
+            maximum=self.backoff_max,
         )
-        def attempt() -> Any:
-            if self.guard is None:
-                return request()
-            try:  # under the shared rate limit and breaker; outages count towards opening it
-                return self.guard.call(request, is_failure=_is_retryable)
-            except GeniusHTTPError as exc:
-                if exc.status == 429:
-                    self.guard.penalize(exc.retry_after)
-                raise
-
-        return attempt()
 
     def _cached(self, endpoint: str, request: Any, fetch: Any) -> Any:
         """Cache-aside through the guard (successful answers only), or a plain call."""
