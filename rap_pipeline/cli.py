@@ -504,11 +504,19 @@ def benchmark_search(
     tracks: Annotated[int, typer.Option(help="Generated tracks.")] = 60_000,
     queries: Annotated[int, typer.Option(help="Queries timed.")] = 200,
     embed_sample: Annotated[int, typer.Option(help="Tracks embedded for throughput.")] = 300,
-    ef_search: Annotated[int, typer.Option(help="hnsw.ef_search per query.")] = 100,
+    ef_search: Annotated[
+        list[int] | None,
+        typer.Option(help="hnsw.ef_search values to measure (repeat the option)."),
+    ] = None,
+    hnsw_m: Annotated[
+        int | None, typer.Option(help="Build the indexes with this m instead of the migration's.")
+    ] = None,
+    ef_construction: Annotated[int, typer.Option(help="ef_construction with --hnsw-m.")] = 64,
 ) -> None:
     """Search latency and recall@10, embedding throughput and write rate, at scale, in a
     throwaway database (rap_pipeline_benchmark) on the pipeline's PostgreSQL."""
     from rap_pipeline.benchmarks.search_benchmark import run_benchmark
+    from rap_pipeline.defs.embeddings.model import HNSW_EF_SEARCH
 
     settings = get_settings()
     started = time.monotonic()
@@ -519,8 +527,9 @@ def benchmark_search(
             tracks,
             queries,
             embed_sample,
-            ef_search,
+            ef_search or [40, HNSW_EF_SEARCH, 200],
             settings.embedding_model,
+            None if hnsw_m is None else (hnsw_m, ef_construction),
         )
     _print_benchmark(f"search benchmark: {tracks:,} tracks, {artists:,} artists", rows, started)
 

@@ -17,7 +17,6 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import psycopg
-from pgvector.psycopg import register_vector
 from psycopg import sql
 
 from rap_pipeline.core.database import connect
@@ -29,7 +28,7 @@ from rap_pipeline.defs.embeddings.model import (
     EmbeddingModel,
     load_model,
 )
-from rap_pipeline.defs.embeddings.store import set_hnsw_search
+from rap_pipeline.defs.embeddings.store import set_hnsw_search, use_vectors
 
 # chunks fetched per wanted track: tracks have ~5-9 chunks, several may match one query
 CHUNKS_PER_TRACK = 8
@@ -89,9 +88,11 @@ def vector_search(
 ) -> list[SearchHit]:
     """Tracks ranked by their best-matching chunk. ``exact`` scans every chunk (no index):
     the reference the benchmark measures the index's recall against."""
-    register_vector(conn)
+    use_vectors(conn)
     clauses, params = _filters("c", artist, year_from, year_to)
-    where = sql.SQL(" AND ").join([sql.SQL("c.model_id = %(model)s"), *clauses])
+    # the model as a literal: the model's partial HNSW index is only usable with its predicate
+    model_filter = sql.SQL("c.model_id = {}").format(sql.Literal(model.model_id))
+    where = sql.SQL(" AND ").join([model_filter, *clauses])
     vector = model.vector_cast
     with conn.transaction():
         if exact:
@@ -109,17 +110,16 @@ def vector_search(
                        LIMIT %(chunks)s),
                    best AS (
                        SELECT DISTINCT ON (track_id) track_id, content, first_line, distance
-                       FROM nearest ORDER BY track_id, distance)
+                       FROM nearest ORDER BY track_id, distance),
+                   top AS (SELECT * FROM best ORDER BY distance, track_id LIMIT %(limit)s)
                    SELECT b.track_id, a.display_name, t.artist_slug, t.title, t.release_year,
                           1 - b.distance, b.content, b.first_line
-                   FROM best b JOIN tracks t ON t.id = b.track_id
+                   FROM top b JOIN tracks t ON t.id = b.track_id
                    JOIN artists a ON a.slug = t.artist_slug
-                   ORDER BY b.distance, b.track_id
-                   LIMIT %(limit)s"""
+                   ORDER BY b.distance, b.track_id"""
             ).format(v=vector, where=where),
             {
                 **params,
-                "model": model.model_id,
                 "query": query_vector,
                 "chunks": limit * CHUNKS_PER_TRACK,
                 "limit": limit,
@@ -240,7 +240,7 @@ def similar(
     """Tracks closest to a given track (by track vector), from any artist."""
     model = load_model(model_id)
     with connect(_database_url(database_url)) as conn:
-        register_vector(conn)
+        use_vectors(conn)
         track_id = find_track(conn, track)
         row = conn.execute(
             "SELECT embedding FROM track_embeddings WHERE track_id = %s AND model_id = %s",
@@ -260,9 +260,9 @@ def similar(
                               split_part(t.lyrics_clean, E'\\n\\n', 1), 0
                        FROM track_embeddings e JOIN tracks t ON t.id = e.track_id
                        JOIN artists a ON a.slug = t.artist_slug
-                       WHERE e.model_id = %(m)s AND e.track_id <> %(id)s
+                       WHERE e.model_id = {model} AND e.track_id <> %(id)s
                        ORDER BY e.embedding{v} <=> %(q)s{v} LIMIT %(limit)s"""
-                ).format(v=vector),
-                {"q": row[0], "m": model_id, "id": track_id, "limit": limit},
+                ).format(v=vector, model=sql.Literal(model_id)),
+                {"q": row[0], "id": track_id, "limit": limit},
             ).fetchall()
     return [SearchHit(*r) for r in rows]

@@ -18,8 +18,9 @@ from rap_pipeline.defs.embeddings.model import (
     index_name,
 )
 
-# m / ef_construction of the HNSW indexes (see sql/002_embeddings.sql for the default model).
-HNSW_OPTIONS = "m = 16, ef_construction = 64"
+# m / ef_construction of the HNSW indexes (sql/005_hnsw_tuned.sql says why; it builds the
+# default model's).
+HNSW_OPTIONS = "m = 32, ef_construction = 128"
 _CHUNK_COLUMNS = (
     "track_id",
     "model_id",
@@ -154,6 +155,41 @@ def embed_tracks(
     return embedded, stats
 
 
+def use_vectors(conn: psycopg.Connection) -> None:
+    """Registers pgvector's types on the connection, once (each registration costs queries)."""
+    if conn.adapters.types.get("vector") is None:
+        register_vector(conn)
+
+
+# One statement instead of one per table and purpose: vectors of re-embedded tracks (this
+# model) and of tracks no longer kept (every model) go; filter copies of release years that
+# changed without the lyrics changing are brought up to date.
+_MAINTAIN_SQL = """
+WITH gone AS (
+    SELECT id FROM tracks WHERE artist_slug = %(slug)s AND status <> 'kept'),
+drop_chunks AS (
+    DELETE FROM lyric_chunks
+    WHERE (model_id = %(model)s AND track_id = ANY(%(replaced)s))
+       OR track_id IN (SELECT id FROM gone)),
+drop_tracks AS (
+    DELETE FROM track_embeddings
+    WHERE (model_id = %(model)s AND track_id = ANY(%(replaced)s))
+       OR track_id IN (SELECT id FROM gone)
+    RETURNING track_id),
+year_chunks AS (
+    UPDATE lyric_chunks x SET release_year = t.release_year FROM tracks t
+    WHERE x.track_id = t.id AND t.artist_slug = %(slug)s AND t.status = 'kept'
+      AND NOT (x.model_id = %(model)s AND x.track_id = ANY(%(replaced)s))
+      AND x.release_year IS DISTINCT FROM t.release_year),
+year_tracks AS (
+    UPDATE track_embeddings x SET release_year = t.release_year FROM tracks t
+    WHERE x.track_id = t.id AND t.artist_slug = %(slug)s AND t.status = 'kept'
+      AND NOT (x.model_id = %(model)s AND x.track_id = ANY(%(replaced)s))
+      AND x.release_year IS DISTINCT FROM t.release_year)
+SELECT count(*) FROM drop_tracks WHERE track_id IN (SELECT id FROM gone)
+"""
+
+
 def write_embeddings(
     conn: psycopg.Connection,
     artist_slug: str,
@@ -161,34 +197,32 @@ def write_embeddings(
     embedded: list[EmbeddedTrack],
 ) -> int:
     """Replaces the vectors of the embedded tracks and drops those of tracks no longer kept,
-    in one transaction; returns the number of vectors dropped."""
-    register_vector(conn)
-    track_ids = [item.track.track_id for item in embedded]
+    in one transaction; returns the number of track vectors dropped. A chunk repeated within a
+    track (a chorus) is stored once, at its first occurrence; the track vector still counts
+    every repetition."""
+    use_vectors(conn)
     with conn.transaction():
+        # derived data the next run re-embeds if a crash loses it (pending_tracks reads the
+        # table): no need to wait for the WAL flush of every partition
+        conn.execute("SET LOCAL synchronous_commit = off")
         conn.execute("SELECT pg_advisory_xact_lock(hashtext('embeddings:' || %s))", (artist_slug,))
-        conn.execute(
-            "DELETE FROM lyric_chunks WHERE model_id = %s AND track_id = ANY(%s)",
-            (model.model_id, track_ids),
-        )
-        conn.execute(
-            "DELETE FROM track_embeddings WHERE model_id = %s AND track_id = ANY(%s)",
-            (model.model_id, track_ids),
-        )
         dropped = conn.execute(
-            """DELETE FROM track_embeddings e USING tracks t
-               WHERE e.track_id = t.id AND t.artist_slug = %s AND t.status <> 'kept'""",
-            (artist_slug,),
-        ).rowcount
-        conn.execute(
-            """DELETE FROM lyric_chunks c USING tracks t
-               WHERE c.track_id = t.id AND t.artist_slug = %s AND t.status <> 'kept'""",
-            (artist_slug,),
-        )
+            _MAINTAIN_SQL,
+            {
+                "slug": artist_slug,
+                "model": model.model_id,
+                "replaced": [item.track.track_id for item in embedded],
+            },
+        ).fetchone()[0]
         with conn.cursor() as cur:
             with cur.copy(_copy_sql("lyric_chunks", _CHUNK_COLUMNS)) as copy:
                 copy.set_types(_CHUNK_TYPES)
                 for item in embedded:
+                    seen: set[str] = set()
                     for chunk, vector in zip(item.chunks, item.chunk_vectors, strict=True):
+                        if chunk.text in seen:
+                            continue
+                        seen.add(chunk.text)
                         copy.write_row(
                             (
                                 item.track.track_id,
@@ -218,14 +252,4 @@ def write_embeddings(
                             item.vector,
                         )
                     )
-        # release years can change without the lyrics changing: keep the filter copies current
-        for table in ("track_embeddings", "lyric_chunks"):
-            conn.execute(
-                sql.SQL(
-                    "UPDATE {table} x SET release_year = t.release_year FROM tracks t "
-                    "WHERE x.track_id = t.id AND t.artist_slug = %s "
-                    "AND x.release_year IS DISTINCT FROM t.release_year"
-                ).format(table=sql.Identifier(table)),
-                (artist_slug,),
-            )
     return dropped
