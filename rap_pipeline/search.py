@@ -30,8 +30,8 @@ from rap_pipeline.defs.embeddings.model import (
 )
 from rap_pipeline.defs.embeddings.store import set_hnsw_search, use_vectors
 
-# chunks fetched per wanted track: tracks have ~5-9 chunks, several may match one query
-CHUNKS_PER_TRACK = 8
+# nearest chunks fetched per wanted track, at first (vector_search fetches more if needed)
+CHUNKS_PER_TRACK = 4
 RRF_K = 60
 
 
@@ -85,6 +85,7 @@ def vector_search(
     limit: int = 10,
     ef_search: int = HNSW_EF_SEARCH,
     exact: bool = False,
+    chunks_per_track: int = CHUNKS_PER_TRACK,
 ) -> list[SearchHit]:
     """Tracks ranked by their best-matching chunk. ``exact`` scans every chunk (no index):
     the reference the benchmark measures the index's recall against."""
@@ -93,39 +94,38 @@ def vector_search(
     # the model as a literal: the model's partial HNSW index is only usable with its predicate
     model_filter = sql.SQL("c.model_id = {}").format(sql.Literal(model.model_id))
     where = sql.SQL(" AND ").join([model_filter, *clauses])
-    vector = model.vector_cast
-    with conn.transaction():
-        if exact:
-            conn.execute("SET LOCAL enable_indexscan = off")
-        else:
-            set_hnsw_search(conn, ef_search, iterative=True)
-        rows = conn.execute(
-            sql.SQL(
-                """WITH nearest AS MATERIALIZED (
-                       SELECT c.track_id, c.content, c.first_line,
-                              c.embedding{v} <=> %(query)s{v} AS distance
-                       FROM lyric_chunks c
-                       WHERE {where}
-                       ORDER BY c.embedding{v} <=> %(query)s{v}
-                       LIMIT %(chunks)s),
-                   best AS (
-                       SELECT DISTINCT ON (track_id) track_id, content, first_line, distance
-                       FROM nearest ORDER BY track_id, distance),
-                   top AS (SELECT * FROM best ORDER BY distance, track_id LIMIT %(limit)s)
-                   SELECT b.track_id, a.display_name, t.artist_slug, t.title, t.release_year,
-                          1 - b.distance, b.content, b.first_line
-                   FROM top b JOIN tracks t ON t.id = b.track_id
-                   JOIN artists a ON a.slug = t.artist_slug
-                   ORDER BY b.distance, b.track_id"""
-            ).format(v=vector, where=where),
-            {
-                **params,
-                "query": query_vector,
-                "chunks": limit * CHUNKS_PER_TRACK,
-                "limit": limit,
-            },
-        ).fetchall()
-    return [SearchHit(*row) for row in rows]
+    query = sql.SQL(
+        """WITH nearest AS MATERIALIZED (
+               SELECT c.track_id, c.content, c.first_line,
+                      c.embedding{v} <=> %(query)s{v} AS distance
+               FROM lyric_chunks c
+               WHERE {where}
+               ORDER BY c.embedding{v} <=> %(query)s{v}
+               LIMIT %(chunks)s),
+           best AS (
+               SELECT DISTINCT ON (track_id) track_id, content, first_line, distance
+               FROM nearest ORDER BY track_id, distance),
+           top AS (SELECT * FROM best ORDER BY distance, track_id LIMIT %(limit)s)
+           SELECT b.track_id, a.display_name, t.artist_slug, t.title, t.release_year,
+                  1 - b.distance, b.content, b.first_line, (SELECT count(*) FROM nearest)
+           FROM top b JOIN tracks t ON t.id = b.track_id
+           JOIN artists a ON a.slug = t.artist_slug
+           ORDER BY b.distance, b.track_id"""
+    ).format(v=model.vector_cast, where=where)
+    chunks = limit * chunks_per_track
+    while True:
+        with conn.transaction():
+            if exact:
+                conn.execute("SET LOCAL enable_indexscan = off")
+            else:
+                set_hnsw_search(conn, ef_search, iterative=True)
+            rows = conn.execute(
+                query, {**params, "query": query_vector, "chunks": chunks, "limit": limit}
+            ).fetchall()
+        # a few tracks can fill the nearest chunks: fetch more until `limit` tracks or no more
+        if len(rows) >= limit or not rows or rows[0][-1] < chunks:
+            return [SearchHit(*row[:-1]) for row in rows]
+        chunks *= 4
 
 
 def text_search(

@@ -10,10 +10,11 @@ import pytest
 from rap_pipeline.core.paths import SAMPLE_CORPUS_DIR
 from rap_pipeline.core.resources import DatabaseResource
 from rap_pipeline.defs.embeddings.assets import lyric_embeddings, similar_tracks
+from rap_pipeline.defs.embeddings.model import load_model
 from rap_pipeline.defs.embeddings.resources import EmbeddingModelResource
 from rap_pipeline.defs.tracks.assets import tracks
 from rap_pipeline.defs.tracks.resources import TrackSourceResource
-from rap_pipeline.search import search, similar
+from rap_pipeline.search import search, similar, vector_search
 from rap_pipeline_tests.conftest import add_artists
 
 ARTISTS = ("K.O. the Poet", "Big Tundra", "Señor Cálido")
@@ -140,3 +141,13 @@ def test_embeddings_cover_kept_tracks_are_incremental_and_searchable(
 
     neighbours = similar("k-o-the-poet/Letter to My Brother", limit=3, database_url=database_url)
     assert len(neighbours) == 3 and all(h.title != "Letter to My Brother" for h in neighbours)
+
+    # when a few tracks fill the first nearest chunks, the search fetches more chunks until it
+    # has `limit` tracks: with one chunk per wanted track at first, asking for every kept track
+    # needs that, and gets every one of them
+    model = load_model()
+    with psycopg.connect(database_url) as conn:
+        everything = vector_search(
+            conn, model, model.encode(["brother"])[0], limit=kept, chunks_per_track=1
+        )
+    assert len({hit.track_id for hit in everything}) == kept
