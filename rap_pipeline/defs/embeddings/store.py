@@ -20,7 +20,7 @@ from rap_pipeline.defs.embeddings.model import (
 
 # m / ef_construction of the HNSW indexes (sql/005_hnsw_tuned.sql says why; it builds the
 # default model's).
-HNSW_OPTIONS = "m = 32, ef_construction = 128"
+HNSW_OPTIONS = "m = 32, ef_construction = 256"
 _CHUNK_COLUMNS = (
     "track_id",
     "model_id",
