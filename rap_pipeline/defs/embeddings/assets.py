@@ -42,7 +42,7 @@ def lyric_embeddings(
         pending = pending_tracks(conn, slug, model.model_id)
     embedded, stats = embed_tracks(model, pending, embedding_model.batch_size)
     with database.connect() as conn:
-        dropped = write_embeddings(conn, slug, model, embedded)
+        write_embeddings(conn, slug, model, embedded)
         check_results = run_embedding_checks(conn, slug, model)
         stored = conn.execute(
             "SELECT count(*) FROM track_embeddings WHERE artist_slug = %s AND model_id = %s",
@@ -56,7 +56,6 @@ def lyric_embeddings(
             "tracks_with_vectors": stored,
             "chunks": stats.chunks,
             "distinct_chunk_texts": stats.unique_texts,
-            "vectors_dropped": dropped,
             "encode_seconds": round(stats.encode_seconds, 3),
             "chunks_per_second": round(stats.unique_texts / stats.encode_seconds, 1)
             if stats.encode_seconds

@@ -161,59 +161,34 @@ def use_vectors(conn: psycopg.Connection) -> None:
         register_vector(conn)
 
 
-# One statement instead of one per table and purpose: vectors of re-embedded tracks (this
-# model) and of tracks no longer kept (every model) go; filter copies of release years that
-# changed without the lyrics changing are brought up to date.
-_MAINTAIN_SQL = """
-WITH gone AS (
-    SELECT id FROM tracks WHERE artist_slug = %(slug)s AND status <> 'kept'),
-drop_chunks AS (
-    DELETE FROM lyric_chunks
-    WHERE (model_id = %(model)s AND track_id = ANY(%(replaced)s))
-       OR track_id IN (SELECT id FROM gone)),
-drop_tracks AS (
-    DELETE FROM track_embeddings
-    WHERE (model_id = %(model)s AND track_id = ANY(%(replaced)s))
-       OR track_id IN (SELECT id FROM gone)
-    RETURNING track_id),
-year_chunks AS (
-    UPDATE lyric_chunks x SET release_year = t.release_year FROM tracks t
-    WHERE x.track_id = t.id AND t.artist_slug = %(slug)s AND t.status = 'kept'
-      AND NOT (x.model_id = %(model)s AND x.track_id = ANY(%(replaced)s))
-      AND x.release_year IS DISTINCT FROM t.release_year),
-year_tracks AS (
-    UPDATE track_embeddings x SET release_year = t.release_year FROM tracks t
-    WHERE x.track_id = t.id AND t.artist_slug = %(slug)s AND t.status = 'kept'
-      AND NOT (x.model_id = %(model)s AND x.track_id = ANY(%(replaced)s))
-      AND x.release_year IS DISTINCT FROM t.release_year)
-SELECT count(*) FROM drop_tracks WHERE track_id IN (SELECT id FROM gone)
-"""
-
-
 def write_embeddings(
     conn: psycopg.Connection,
     artist_slug: str,
     model: EmbeddingModel,
     embedded: list[EmbeddedTrack],
-) -> int:
-    """Replaces the vectors of the embedded tracks and drops those of tracks no longer kept,
-    in one transaction; returns the number of track vectors dropped. A chunk repeated within a
-    track (a chorus) is stored once, at its first occurrence; the track vector still counts
-    every repetition."""
+) -> None:
+    """Replaces the vectors of the embedded tracks in one transaction. A chunk repeated within
+    a track (a chorus) is stored once, at its first occurrence; the track vector still counts
+    every repetition. (Vectors of tracks no longer kept, and release-year changes, are the
+    database's job: the trigger in sql/005_embeddings_upkeep.sql.)"""
     use_vectors(conn)
+    track_ids = [item.track.track_id for item in embedded]
     with conn.transaction():
-        # derived data the next run re-embeds if a crash loses it (pending_tracks reads the
-        # table): no need to wait for the WAL flush of every partition
-        conn.execute("SET LOCAL synchronous_commit = off")
-        conn.execute("SELECT pg_advisory_xact_lock(hashtext('embeddings:' || %s))", (artist_slug,))
-        dropped = conn.execute(
-            _MAINTAIN_SQL,
-            {
-                "slug": artist_slug,
-                "model": model.model_id,
-                "replaced": [item.track.track_id for item in embedded],
-            },
-        ).fetchone()[0]
+        # derived data that the next run embeds again if a crash loses it (pending_tracks reads
+        # the tables): no need to wait for each partition's WAL flush
+        conn.execute(
+            "SELECT set_config('synchronous_commit', 'off', true), "
+            "pg_advisory_xact_lock(hashtext('embeddings:' || %s))",
+            (artist_slug,),
+        )
+        conn.execute(
+            """WITH chunks AS (
+                   DELETE FROM lyric_chunks
+                   WHERE model_id = %(model)s AND track_id = ANY(%(ids)s))
+               DELETE FROM track_embeddings
+               WHERE model_id = %(model)s AND track_id = ANY(%(ids)s)""",
+            {"model": model.model_id, "ids": track_ids},
+        )
         with conn.cursor() as cur:
             with cur.copy(_copy_sql("lyric_chunks", _CHUNK_COLUMNS)) as copy:
                 copy.set_types(_CHUNK_TYPES)
@@ -252,4 +227,3 @@ def write_embeddings(
                             item.vector,
                         )
                     )
-    return dropped

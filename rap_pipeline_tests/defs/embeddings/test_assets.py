@@ -151,3 +151,23 @@ def test_embeddings_cover_kept_tracks_are_incremental_and_searchable(
             conn, model, model.encode(["brother"])[0], limit=kept, chunks_per_track=1
         )
     assert len({hit.track_id for hit in everything}) == kept
+
+    # the database keeps the embeddings' copies of tracks current: a track no longer kept
+    # loses its vectors at once, a new release year reaches the filter copies
+    with psycopg.connect(database_url) as conn:
+        dropped, moved = everything[0].track_id, everything[1].track_id
+        conn.execute(
+            "UPDATE tracks SET status = 'rejected', status_reason = 'remix' WHERE id = %s",
+            (dropped,),
+        )
+        conn.execute("UPDATE tracks SET release_year = 1979 WHERE id = %s", (moved,))
+        counts = conn.execute(
+            """SELECT (SELECT count(*) FROM lyric_chunks WHERE track_id = %(d)s)
+                    + (SELECT count(*) FROM track_embeddings WHERE track_id = %(d)s),
+                      (SELECT array_agg(DISTINCT release_year) FROM lyric_chunks
+                       WHERE track_id = %(m)s),
+                      (SELECT array_agg(DISTINCT release_year) FROM track_embeddings
+                       WHERE track_id = %(m)s)""",
+            {"d": dropped, "m": moved},
+        ).fetchone()
+    assert counts == (0, [1979], [1979])
