@@ -503,7 +503,7 @@ def benchmark_search(
     artists: Annotated[int, typer.Option(help="Generated artists.")] = 1000,
     tracks: Annotated[int, typer.Option(help="Generated tracks.")] = 60_000,
     queries: Annotated[int, typer.Option(help="Queries timed.")] = 200,
-    embed_sample: Annotated[int, typer.Option(help="Tracks embedded for throughput.")] = 300,
+    embed_sample: Annotated[int, typer.Option(help="Tracks embedded for throughput.")] = 200,
     ef_search: Annotated[
         list[int] | None,
         typer.Option(help="hnsw.ef_search values to measure (repeat the option)."),
