@@ -5,14 +5,20 @@ What is real and what is derived, so the figures can be read right:
 - tracks: written by the pipeline's own ``write_partition``, one partition per artist;
 - embedding throughput: the asset's ``embed_tracks`` against bare ``model.encode`` on the same
   chunk texts, in the same run, on a sample of the tracks (``--embed-sample``);
-- vectors of the 60K tracks: embedding them all takes hours on 2 cores, so each distinct line
-  of the generated corpus is embedded by the real model once and a chunk's vector is the
-  normalized mean of its lines' vectors. The vectors sit in the model's space, clustered by
-  theme as real ones are; they are not what the model would output for the whole chunk;
-- write rate: the asset's ``write_embeddings`` (binary COPY), per artist partition;
+- vectors of the 60K tracks: embedding their 180K distinct chunks takes most of an hour on 2
+  cores, so each distinct line of the generated corpus is embedded by the real model once and
+  a chunk's vector is the normalized mean of its lines' vectors. The vectors sit in the
+  model's space, clustered by theme as real ones are; they are not what the model would
+  output for the whole chunk. The generator draws each stanza at random from a theme's ~20-150
+  lines, so a theme's chunks are near-equidistant from one another: a hard case for any
+  approximate index, where many near-ties decide a top 10;
+- write rate: the asset's ``write_embeddings`` (binary COPY), per artist partition, into
+  tables without HNSW indexes (a first backfill: the indexes are built once afterwards, and
+  that build is timed) and, for the first 5% of artists, with the indexes maintained;
 - search: ``vector_search`` (HNSW, iterative scan) at each ``ef_search`` asked for, against
   the same query with the index off (exact scan) for recall@10, a hit that scores as high as
-  the true 10th counting as found; latency DB-side (query round trip with a ready vector) and
+  the true 10th counting as found, and how near the hits are (their summed scores over the
+  exact top 10's: 1 when they are as near); latency DB-side (query round trip with a ready vector) and
   text-to-results (query encoding included; model already loaded). The queries are the
   labelled search-quality queries and lines of the corpus.
 """
