@@ -18,8 +18,8 @@ What is real and what is derived, so the figures can be read right:
 - search: ``vector_search`` (HNSW, iterative scan) at each ``ef_search`` asked for, against
   the same query with the index off (exact scan) for recall@10, a hit that scores as high as
   the true 10th counting as found, and how near the hits are (their summed scores over the
-  exact top 10's: 1 when they are as near); latency DB-side (query round trip with a ready vector) and
-  text-to-results (query encoding included; model already loaded). The queries are the
+  exact top 10's: 1 when they are as near); latency DB-side (query round trip with a ready
+  vector) and text-to-results (query encoding included; model already loaded). The queries are the
   labelled search-quality queries and lines of the corpus.
 """
 
