@@ -509,7 +509,11 @@ def benchmark_search(
         typer.Option(help="hnsw.ef_search values to measure (repeat the option)."),
     ] = None,
     hnsw_m: Annotated[
-        int | None, typer.Option(help="Build the indexes with this m instead of the migration's.")
+        int | None,
+        typer.Option(
+            help="Build the indexes after the bulk load with this m instead of the migration's "
+            "(the write with indexes maintained still uses the migration's)."
+        ),
     ] = None,
     ef_construction: Annotated[int, typer.Option(help="ef_construction with --hnsw-m.")] = 64,
 ) -> None:
