@@ -19,8 +19,8 @@ What is real and what is derived, so the figures can be read right:
   the same query with the index off (exact scan) for recall@10, a hit that scores as high as
   the true 10th counting as found, and how near the hits are (their summed scores over the
   exact top 10's: 1 when they are as near); latency DB-side (query round trip with a ready
-  vector) and text-to-results (query encoding included; model already loaded). The queries are the
-  labelled search-quality queries and lines of the corpus.
+  vector) and text-to-results (query encoding included; model already loaded). The queries
+  are the labelled search-quality queries and lines of the corpus.
 """
 
 from __future__ import annotations
@@ -150,10 +150,10 @@ def write_all(
     slug_of: dict[int, str],
     progress: Progress,
 ) -> tuple[int, float]:
+    """Writes into empty tables, a partition at a time; returns (rows written, seconds)."""
     by_artist: dict[str, list[EmbeddedTrack]] = defaultdict(list)
     for item in embedded:
         by_artist[slug_of[item.track.track_id]].append(item)
-    """Writes into empty tables, a partition at a time; returns (rows written, seconds)."""
     task = progress.add_task("vectors (write_embeddings, COPY)", total=len(by_artist))
     started = time.perf_counter()
     with connect(url) as conn:

@@ -18,8 +18,8 @@ from rap_pipeline.defs.embeddings.model import (
     index_name,
 )
 
-# m / ef_construction of the HNSW indexes (sql/005_hnsw_tuned.sql says why; it builds the
-# default model's).
+# m / ef_construction of the HNSW indexes (sql/005_embeddings_upkeep.sql says why; it builds
+# the default model's).
 HNSW_OPTIONS = "m = 32, ef_construction = 256"
 _CHUNK_COLUMNS = (
     "track_id",
