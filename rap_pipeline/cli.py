@@ -129,7 +129,7 @@ def _spotify_for_run(settings: Settings) -> Iterator[str]:
     if settings.track_source != "corpus" or settings.corpus_path is not None:
         yield "not configured (set SPOTIFY_CLIENT_ID and SPOTIFY_CLIENT_SECRET)"
         return
-    from rap_pipeline.defs.spotify.catalog_server import CatalogServer, load_sample_catalog
+    from rap_pipeline.samples.spotify_catalog_server import CatalogServer, load_sample_catalog
 
     client_id, client_secret = secrets.token_hex(8), secrets.token_hex(16)
     variables = {
@@ -627,7 +627,7 @@ def corpus_generate(
     RAP_ARTISTS_FILE=OUT/artists.yaml."""
     import yaml
 
-    from rap_pipeline.corpus_generator import artist_names, write_corpus
+    from rap_pipeline.samples.corpus_generator import artist_names, write_corpus
 
     counts = write_corpus(out, artists, tracks, seed)
     names = artist_names(artists)

@@ -21,7 +21,7 @@ from rap_pipeline.benchmarks.analyzers import (
     write_tracks,
 )
 from rap_pipeline.core.resources import DatabaseResource
-from rap_pipeline.corpus_generator import generate
+from rap_pipeline.samples.corpus_generator import generate
 from rap_pipeline.defs.analyses.analyzer import TrackText
 from rap_pipeline.defs.analyses.assets import rule_based_analysis
 from rap_pipeline.defs.analyses.llm import LLMAnalyzer

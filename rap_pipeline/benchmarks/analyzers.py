@@ -76,7 +76,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rap_pipeline.core.database import close_pool, connect
 from rap_pipeline.core.local_http import LocalHTTPServer
 from rap_pipeline.core.resources import DatabaseResource, RedisResource
-from rap_pipeline.corpus_generator import generate
+from rap_pipeline.samples.corpus_generator import generate
 from rap_pipeline.defs.analyses.analyzer import TrackText
 from rap_pipeline.defs.analyses.assets import (
     SPREAD_METRICS,

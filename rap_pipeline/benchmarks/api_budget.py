@@ -30,7 +30,7 @@ from rap_pipeline.core.resources import DatabaseResource, RedisResource
 from rap_pipeline.defs.artists.partitions import artists_partitions
 from rap_pipeline.defs.artists.registry import read_artists_file, register_artists
 from rap_pipeline.defs.spotify.assets import spotify_tracks
-from rap_pipeline.defs.spotify.catalog_server import (
+from rap_pipeline.samples.spotify_catalog_server import (
     CatalogServer,
     load_sample_catalog,
     max_requests_in_window,

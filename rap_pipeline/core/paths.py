@@ -16,4 +16,4 @@ def project_file(name: str) -> Path:
     return in_checkout if in_checkout.exists() else _BUNDLED / name
 
 
-SAMPLE_CORPUS_DIR = PACKAGE_DIR / "data" / "sample_corpus"
+SAMPLE_CORPUS_DIR = PACKAGE_DIR / "samples" / "data" / "sample_corpus"

@@ -1,4 +1,4 @@
-"""``FakeSpotify``: the Spotify catalog server (``rap_pipeline.defs.spotify.catalog_server``)
+"""``FakeSpotify``: the Spotify catalog server (``rap_pipeline.samples.spotify_catalog_server``)
 plus fault injection and request accounting, for tests.
 
 Faults are keyed by endpoint name (``token``, ``search``, ``tracks`` and ``artists`` for
@@ -32,7 +32,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from rap_pipeline.defs.spotify.catalog_server import (
+from rap_pipeline.samples.spotify_catalog_server import (
     API_PREFIX,
     ARTISTS,
     TRACKS,

@@ -1,7 +1,7 @@
 import json
 from pathlib import Path
 
-from rap_pipeline.corpus_generator import generate, write_corpus
+from rap_pipeline.samples.corpus_generator import generate, write_corpus
 from rap_pipeline.defs.artists.registry import ArtistSpec
 from rap_pipeline.defs.artists.slugs import slugify
 from rap_pipeline.defs.tracks.corpus import CorpusSource

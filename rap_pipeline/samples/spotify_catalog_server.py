@@ -30,7 +30,7 @@ Every request is logged (``requests``: monotonic arrival time, method, path, que
 endpoint name, see ``endpoint_of``), thread-safely. Subclasses inject faults through
 ``_intercept`` (see ``rap_pipeline_tests/fakes/spotify_server.py``).
 
-Catalog format: see ``sample_catalog.py``. Only ``artists`` and ``tracks`` are served;
+Catalog format: see ``spotify_catalog.py``. Only ``artists`` and ``tracks`` are served;
 ``expected`` and ``notes`` never are. Pointing spotipy (2.26) at a server::
 
     auth = SpotifyClientCredentials(client_id, client_secret, cache_handler=MemoryCacheHandler())
@@ -61,7 +61,7 @@ from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
 from rap_pipeline.core.local_http import LocalHTTPServer
-from rap_pipeline.defs.spotify.sample_catalog import SAMPLE_CATALOG_PATH
+from rap_pipeline.samples.spotify_catalog import SAMPLE_CATALOG_PATH
 
 API_PREFIX = "/v1/"
 TOKEN_PATH = "/api/token"
@@ -171,7 +171,7 @@ def max_requests_in_window(times: Iterable[float], window_s: float) -> int:
 
 
 def load_sample_catalog(path: Path = SAMPLE_CATALOG_PATH) -> dict[str, Any]:
-    """The bundled sample catalog (``rap_pipeline/data/spotify_sample_catalog.json``)."""
+    """The bundled sample catalog (``rap_pipeline/samples/data/spotify_sample_catalog.json``)."""
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 

@@ -24,12 +24,12 @@ from spotipy.cache_handler import MemoryCacheHandler
 from spotipy.oauth2 import SpotifyClientCredentials, SpotifyOauthError
 
 from rap_pipeline.core.paths import SAMPLE_CORPUS_DIR
-from rap_pipeline.defs.spotify.catalog_server import (
+from rap_pipeline.samples.spotify_catalog_server import (
     SEARCH_LIMIT_MAX,
     CatalogServer,
     load_sample_catalog,
 )
-from rap_pipeline.defs.spotify.sample_catalog import SAMPLE_CATALOG_PATH, build_sample_catalog
+from rap_pipeline.samples.spotify_catalog import SAMPLE_CATALOG_PATH, build_sample_catalog
 from rap_pipeline.defs.tracks.cleaning import classify, clean_lyrics
 from rap_pipeline_tests.fakes.spotify_server import (
     CLIENT_ID,
@@ -363,7 +363,7 @@ def test_max_rate_and_reset_log(spotify: FakeSpotify) -> None:
 # -- the sample catalog ----------------------------------------------------------------------
 def test_sample_catalog_matches_its_builder(catalog: dict) -> None:
     assert build_sample_catalog(SAMPLE_CORPUS_DIR) == catalog, (
-        "regenerate with: python -m rap_pipeline.defs.spotify.sample_catalog"
+        "regenerate with: python -m rap_pipeline.samples.spotify_catalog"
     )
     assert SAMPLE_CATALOG_PATH.stat().st_size < 200_000
     assert set(catalog) == {"version", "artists", "tracks", "expected", "notes"}
