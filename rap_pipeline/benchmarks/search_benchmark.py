@@ -40,7 +40,7 @@ from rap_pipeline.benchmarks.search_quality import load_queries
 from rap_pipeline.core.database import close_pool, connect
 from rap_pipeline.samples.corpus_generator import generate
 from rap_pipeline.defs.artists.registry import ArtistSpec, register_artists
-from rap_pipeline.defs.embeddings.chunking import chunk_lyrics
+from rap_pipeline.core.chunking import chunk_lyrics
 from rap_pipeline.defs.embeddings.model import EmbeddingModel, load_model
 from rap_pipeline.defs.embeddings.store import (
     EmbeddedTrack,

@@ -4,7 +4,7 @@ Pure Python, no Dagster and no database.
 
 **Chunking.** A classifier such as ``j-hartmann/emotion-english-distilroberta-base`` reads at
 most 512 tokens, and most songs are longer. Rather than classifying the first 512 tokens, each
-song is split like the embeddings split it (``embeddings.chunking.chunk_lyrics``): by stanza,
+song is split like the embeddings split it (``core.chunking.chunk_lyrics``): by stanza,
 a stanza over the limit at line boundaries, short stanzas merged into the next. A chunk still
 over the limit (one very long line) is cut into consecutive token windows by the tokenizer's
 overflow, so every token of the song is read exactly once; ``tokens`` counts them (special
@@ -55,7 +55,7 @@ from rap_pipeline.defs.analyses.analyzer import (
     MetricRange,
     TrackText,
 )
-from rap_pipeline.defs.embeddings.chunking import chunk_lyrics
+from rap_pipeline.core.chunking import chunk_lyrics
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ import psycopg
 from pgvector.psycopg import register_vector
 from psycopg import sql
 
-from rap_pipeline.defs.embeddings.chunking import Chunk, chunk_lyrics
+from rap_pipeline.core.chunking import Chunk, chunk_lyrics
 from rap_pipeline.defs.embeddings.model import (
     DEFAULT_MODEL,
     HNSW_EF_SEARCH,

@@ -1,7 +1,7 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rap_pipeline.defs.embeddings.chunking import chunk_lyrics
+from rap_pipeline.core.chunking import chunk_lyrics
 
 
 def count_words(texts: list[str]) -> list[int]:
