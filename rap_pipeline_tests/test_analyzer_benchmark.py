@@ -21,11 +21,11 @@ from rap_pipeline.benchmarks.analyzers import (
     write_tracks,
 )
 from rap_pipeline.core.resources import DatabaseResource
-from rap_pipeline.samples.corpus_generator import generate
 from rap_pipeline.defs.analyses.analyzer import TrackText
 from rap_pipeline.defs.analyses.assets import rule_based_analysis
 from rap_pipeline.defs.analyses.llm import LLMAnalyzer
 from rap_pipeline.defs.artists.partitions import artists_partitions
+from rap_pipeline.samples.corpus_generator import generate
 
 
 def _tracks(count: int) -> list[TrackText]:

@@ -76,7 +76,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rap_pipeline.core.database import close_pool, connect
 from rap_pipeline.core.local_http import LocalHTTPServer
 from rap_pipeline.core.resources import DatabaseResource, RedisResource
-from rap_pipeline.samples.corpus_generator import generate
 from rap_pipeline.defs.analyses.analyzer import TrackText
 from rap_pipeline.defs.analyses.assets import (
     SPREAD_METRICS,
@@ -95,6 +94,7 @@ from rap_pipeline.defs.artists.registry import ArtistSpec, register_artists
 from rap_pipeline.defs.tracks.corpus import record_to_track
 from rap_pipeline.defs.tracks.sources import FetchResult
 from rap_pipeline.defs.tracks.store import prepare_rows, write_partition
+from rap_pipeline.samples.corpus_generator import generate
 
 BENCH_DATABASE = "rap_pipeline_benchmark_analyses"
 SEED = 7

@@ -30,14 +30,14 @@ from rap_pipeline.core.resources import DatabaseResource, RedisResource
 from rap_pipeline.defs.artists.partitions import artists_partitions
 from rap_pipeline.defs.artists.registry import read_artists_file, register_artists
 from rap_pipeline.defs.spotify.assets import spotify_tracks
+from rap_pipeline.defs.spotify.resources import SpotifyResource
+from rap_pipeline.defs.tracks.corpus import CorpusSource
+from rap_pipeline.defs.tracks.store import prepare_rows, write_partition
 from rap_pipeline.samples.spotify_catalog_server import (
     CatalogServer,
     load_sample_catalog,
     max_requests_in_window,
 )
-from rap_pipeline.defs.spotify.resources import SpotifyResource
-from rap_pipeline.defs.tracks.corpus import CorpusSource
-from rap_pipeline.defs.tracks.store import prepare_rows, write_partition
 
 BENCH_DATABASE = "rap_pipeline_benchmark_api"
 CLIENT_ID, CLIENT_SECRET = "benchmark-client", "benchmark-secret"

@@ -37,10 +37,9 @@ import psycopg
 from rich.progress import Progress
 
 from rap_pipeline.benchmarks.search_quality import load_queries
-from rap_pipeline.core.database import close_pool, connect
-from rap_pipeline.samples.corpus_generator import generate
-from rap_pipeline.defs.artists.registry import ArtistSpec, register_artists
 from rap_pipeline.core.chunking import chunk_lyrics
+from rap_pipeline.core.database import close_pool, connect
+from rap_pipeline.defs.artists.registry import ArtistSpec, register_artists
 from rap_pipeline.defs.embeddings.model import EmbeddingModel, load_model
 from rap_pipeline.defs.embeddings.store import (
     EmbeddedTrack,
@@ -51,6 +50,7 @@ from rap_pipeline.defs.embeddings.store import (
 from rap_pipeline.defs.tracks.corpus import record_to_track
 from rap_pipeline.defs.tracks.sources import FetchResult
 from rap_pipeline.defs.tracks.store import prepare_rows, write_partition
+from rap_pipeline.samples.corpus_generator import generate
 from rap_pipeline.search import SearchHit, vector_search
 
 BENCH_DATABASE = "rap_pipeline_benchmark"

@@ -1,12 +1,12 @@
 """The bundled Spotify sample catalog: fictional Spotify metadata for the sample corpus.
 
 ``build_sample_catalog(corpus_dir)`` derives, deterministically, what a Spotify search would
-find for the bundled sample corpus; ``CatalogServer`` (``spotify_catalog_server.py``) serves it. Every
-value is invented by rules seeded from the corpus ``source_id`` (sha256, so the result is the
-same on every Python version and machine); nothing comes from Spotify.
+find for the bundled sample corpus; ``CatalogServer`` (``spotify_catalog_server.py``) serves
+it. Every value is invented by rules seeded from the corpus ``source_id`` (sha256, so the
+result is the same on every Python version and machine); nothing comes from Spotify.
 
-Regenerate ``rap_pipeline/samples/data/spotify_sample_catalog.json`` after changing the corpus or the
-rules below, and commit the result::
+Regenerate ``rap_pipeline/samples/data/spotify_sample_catalog.json`` after changing the corpus
+or the rules below, and commit the result::
 
     .venv/bin/python -m rap_pipeline.samples.spotify_catalog
     .venv/bin/python -m rap_pipeline.samples.spotify_catalog --corpus DIR --output FILE

@@ -1,12 +1,12 @@
 import json
 from pathlib import Path
 
-from rap_pipeline.samples.corpus_generator import generate, write_corpus
 from rap_pipeline.defs.artists.registry import ArtistSpec
 from rap_pipeline.defs.artists.slugs import slugify
 from rap_pipeline.defs.tracks.corpus import CorpusSource
 from rap_pipeline.defs.tracks.sources import FetchResult
 from rap_pipeline.defs.tracks.store import prepare_rows
+from rap_pipeline.samples.corpus_generator import generate, write_corpus
 
 
 def test_generated_corpus_is_deterministic_spread_and_mostly_kept(tmp_path: Path):

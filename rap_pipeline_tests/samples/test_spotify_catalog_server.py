@@ -24,13 +24,13 @@ from spotipy.cache_handler import MemoryCacheHandler
 from spotipy.oauth2 import SpotifyClientCredentials, SpotifyOauthError
 
 from rap_pipeline.core.paths import SAMPLE_CORPUS_DIR
+from rap_pipeline.defs.tracks.cleaning import classify, clean_lyrics
+from rap_pipeline.samples.spotify_catalog import SAMPLE_CATALOG_PATH, build_sample_catalog
 from rap_pipeline.samples.spotify_catalog_server import (
     SEARCH_LIMIT_MAX,
     CatalogServer,
     load_sample_catalog,
 )
-from rap_pipeline.samples.spotify_catalog import SAMPLE_CATALOG_PATH, build_sample_catalog
-from rap_pipeline.defs.tracks.cleaning import classify, clean_lyrics
 from rap_pipeline_tests.fakes.spotify_server import (
     CLIENT_ID,
     CLIENT_SECRET,

@@ -35,12 +35,34 @@ class AnalysisResult:
     seconds: float = 0.0
     # LLM calls: prompt/completion tokens and estimated cost; None for local analyzers
     usage: dict[str, float] | None = None
+    # failures: what kind (see RETRY_DELAYS_S); it decides when the track is asked again
+    error_class: str | None = None
 
     def __post_init__(self) -> None:
         if (self.status == "ok") != (self.values is not None):
             raise ValueError("an ok result has values; a failed one has none")
         if self.status == "failed" and not self.error:
             raise ValueError("a failed result says why")
+        if self.status == "failed" and self.error_class is None:
+            self.error_class = "error"
+
+
+HOUR_S = 3600.0
+# How long a failed analysis waits before a run asks again, by kind of failure and by how many
+# times in a row it failed (the last delay repeats). An outage (timeout, 429, 5xx, connection)
+# usually passes; an answer that was invalid, refused or truncated usually repeats for the
+# same lyrics, prompt and model, so it backs off faster. A new analyzer version or model
+# starts afresh (its rows are new), and a forced run asks regardless.
+RETRY_DELAYS_S: dict[str, tuple[float, ...]] = {
+    "outage": (1 * HOUR_S, 6 * HOUR_S, 24 * HOUR_S, 168 * HOUR_S),
+    "answer": (6 * HOUR_S, 24 * HOUR_S, 168 * HOUR_S, 720 * HOUR_S),
+}
+
+
+def retry_delay_s(error_class: str, attempts: int) -> float:
+    """Seconds until a track that failed ``attempts`` times in a row (≥ 1) is due again."""
+    delays = RETRY_DELAYS_S["outage" if error_class == "outage" else "answer"]
+    return delays[min(max(attempts, 1), len(delays)) - 1]
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from rap_pipeline.defs.analyses.resources import EmotionModelResource, LLMResour
 from rap_pipeline.defs.analyses.rule_based import RuleBasedAnalyzer
 from rap_pipeline.defs.analyses.store import (
     current_results,
+    deferred_tracks,
     latest_inputs,
     pending_tracks,
     stored_rows,
@@ -39,6 +40,14 @@ SPREAD_METRICS = {
     "hybrid": ["valence", "craft"],
 }
 _REPORTED: set[str] = set()
+DEFERRED_LISTED = 20  # deferred tracks listed by name in the metadata (all are counted)
+
+
+class AnalysisConfig(dg.Config):
+    # ask again now for tracks whose failure's back-off has not expired
+    force: bool = False
+
+
 # per-artist means shown in the asset metadata (and the run summary)
 HEADLINES = {
     "rule_based": ["rhyme_density", "mtld", "sentiment_mean"],
@@ -70,13 +79,17 @@ def analyze_partition(
     context: dg.AssetExecutionContext,
     database: DatabaseResource,
     analyzer: Analyzer,
+    config: AnalysisConfig,
     metadata: dict | None = None,
 ) -> dg.MaterializeResult:
-    """The glue of every analyzer asset: pending tracks in, results stored, checks run."""
+    """The glue of every analyzer asset: pending tracks in, results stored, checks run.
+    Tracks whose last failure has not yet reached its next attempt are skipped and listed
+    as deferred (``config.force`` asks them regardless)."""
     slug, info = context.partition_key, analyzer.info
     asset_name = context.asset_key.path[-1]
     with database.connect() as conn:
-        pending = pending_tracks(conn, slug, info)
+        pending = pending_tracks(conn, slug, info, force=config.force)
+        deferred = [] if config.force else deferred_tracks(conn, slug, info)
     started = time.perf_counter()
     results = analyzer.analyze(pending) if pending else []
     analyze_s = time.perf_counter() - started
@@ -93,6 +106,9 @@ def analyze_partition(
             "method": info.method,
             "analyzed_this_run": len(results),
             "failed_this_run": len(failures),
+            "failures_by_class": dict(Counter(r.error_class for r in failures)) or "none",
+            "deferred": len(deferred),
+            "deferred_tracks": [d.as_dict() for d in deferred[:DEFERRED_LISTED]] or "none",
             "tracks_with_results": len(ok_results),
             "analyze_seconds": round(analyze_s, 3),
             "tracks_per_second": round(len(results) / analyze_s, 1) if analyze_s else 0.0,
@@ -112,12 +128,12 @@ def analyze_partition(
     check_specs=analysis_check_specs("rule_based_analysis"),
 )
 def rule_based_analysis(
-    context: dg.AssetExecutionContext, database: DatabaseResource
+    context: dg.AssetExecutionContext, database: DatabaseResource, config: AnalysisConfig
 ) -> dg.MaterializeResult:
     """Rhyme (CMU dictionary, with a fallback for slang), flow, vocabulary richness (MTLD),
     repetition, VADER sentiment and lexicon themes of every kept track (docs/metrics.md has
     every formula). Rows in ``analyses`` with analyzer ``rule_based``."""
-    return analyze_partition(context, database, RuleBasedAnalyzer())
+    return analyze_partition(context, database, RuleBasedAnalyzer(), config)
 
 
 @dg.asset(
@@ -132,6 +148,7 @@ def emotion_analysis(
     context: dg.AssetExecutionContext,
     database: DatabaseResource,
     emotion_model: EmotionModelResource,
+    config: AnalysisConfig,
 ) -> dg.MaterializeResult:
     """Emotion probabilities of whole songs from a transformers classifier (chunked by stanza,
     token-weighted mean). When the model cannot be loaded, the NRC lexicon analyzer stands in,
@@ -144,6 +161,7 @@ def emotion_analysis(
         context,
         database,
         analyzer,
+        config,
         {"model_id": emotion_model.model_id, "lexicon_stands_in": fallback_reason or "no"},
     )
 
@@ -158,7 +176,10 @@ def emotion_analysis(
     pool="llm_api",
 )
 def llm_analysis(
-    context: dg.AssetExecutionContext, database: DatabaseResource, llm: LLMResource
+    context: dg.AssetExecutionContext,
+    database: DatabaseResource,
+    llm: LLMResource,
+    config: AnalysisConfig,
 ) -> dg.MaterializeResult:
     """Themes, mood, techniques and 1–10 quality scores with rationales from a chat model on
     any OpenAI-compatible server, validated against a schema. A failed or refused answer is a
@@ -179,7 +200,7 @@ def llm_analysis(
         )
     analyzer = llm.build()
     try:
-        result = analyze_partition(context, database, analyzer)
+        result = analyze_partition(context, database, analyzer, config)
     finally:
         analyzer.close()
     totals = analyzer.run_totals()

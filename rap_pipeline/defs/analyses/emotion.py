@@ -48,6 +48,7 @@ from typing import Any
 
 import numpy as np
 
+from rap_pipeline.core.chunking import chunk_lyrics
 from rap_pipeline.defs.analyses.analyzer import (
     AnalysisResult,
     Analyzer,
@@ -55,7 +56,6 @@ from rap_pipeline.defs.analyses.analyzer import (
     MetricRange,
     TrackText,
 )
-from rap_pipeline.core.chunking import chunk_lyrics
 
 log = logging.getLogger(__name__)
 

@@ -3,41 +3,95 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from dataclasses import dataclass
+
 import psycopg
 from psycopg.types.json import Jsonb
 
-from rap_pipeline.defs.analyses.analyzer import AnalysisResult, AnalyzerInfo, TrackText
+from rap_pipeline.defs.analyses.analyzer import (
+    AnalysisResult,
+    AnalyzerInfo,
+    TrackText,
+    retry_delay_s,
+)
 from rap_pipeline.defs.analyses.hybrid import InputAnalysis
+
+_ROWS_OF_THIS_ANALYZER = """analyses a ON a.track_id = t.id AND a.analyzer = %(name)s
+    AND a.analyzer_version = %(version)s AND a.method = %(method)s"""
 
 
 def pending_tracks(
-    conn: psycopg.Connection, artist_slug: str, info: AnalyzerInfo
+    conn: psycopg.Connection, artist_slug: str, info: AnalyzerInfo, *, force: bool = False
 ) -> list[TrackText]:
     """Kept tracks without a current result of this analyzer version and method: never
-    analyzed, lyrics changed since, or failed last time (failures are retried)."""
+    analyzed, lyrics changed since, or failed with a next attempt that has come.
+    ``force``: failures are due at once, whatever their next attempt says."""
     rows = conn.execute(
-        """SELECT t.id, t.title, t.lyrics_clean, t.lyrics_hash
-           FROM tracks t LEFT JOIN analyses a ON a.track_id = t.id AND a.analyzer = %(name)s
-                AND a.analyzer_version = %(version)s AND a.method = %(method)s
-           WHERE t.artist_slug = %(slug)s AND t.status = 'kept'
-             AND (a.track_id IS NULL OR a.input_hash <> t.lyrics_hash OR a.status = 'failed')
-           ORDER BY t.id""",
-        {"name": info.name, "version": info.version, "method": info.method, "slug": artist_slug},
+        f"""SELECT t.id, t.title, t.lyrics_clean, t.lyrics_hash
+            FROM tracks t LEFT JOIN {_ROWS_OF_THIS_ANALYZER}
+            WHERE t.artist_slug = %(slug)s AND t.status = 'kept'
+              AND (a.track_id IS NULL OR a.input_hash <> t.lyrics_hash
+                   OR (a.status = 'failed'
+                       AND (%(force)s OR coalesce(a.next_attempt_at <= now(), true))))
+            ORDER BY t.id""",
+        {**_analyzer_params(info), "slug": artist_slug, "force": force},
     ).fetchall()
     return [TrackText(*row) for row in rows]
 
 
+@dataclass(frozen=True)
+class DeferredTrack:
+    """A track whose last analysis failed and whose next attempt has not come yet."""
+
+    track_id: int
+    title: str
+    error_class: str
+    attempts: int
+    next_attempt_at: dt.datetime
+
+    def as_dict(self) -> dict[str, str | int]:
+        return {
+            "track_id": self.track_id,
+            "title": self.title,
+            "error_class": self.error_class,
+            "attempts": self.attempts,
+            "next_attempt_at": self.next_attempt_at.isoformat(timespec="seconds"),
+        }
+
+
+def deferred_tracks(
+    conn: psycopg.Connection, artist_slug: str, info: AnalyzerInfo
+) -> list[DeferredTrack]:
+    """Kept tracks a run skips because their failure's back-off has not expired."""
+    rows = conn.execute(
+        f"""SELECT t.id, t.title, a.error_class, a.attempts, a.next_attempt_at
+            FROM tracks t JOIN {_ROWS_OF_THIS_ANALYZER}
+            WHERE t.artist_slug = %(slug)s AND t.status = 'kept'
+              AND a.input_hash = t.lyrics_hash AND a.status = 'failed'
+              AND a.next_attempt_at > now()
+            ORDER BY a.next_attempt_at, t.id""",
+        {**_analyzer_params(info), "slug": artist_slug},
+    ).fetchall()
+    return [DeferredTrack(*row) for row in rows]
+
+
+def _analyzer_params(info: AnalyzerInfo) -> dict[str, str]:
+    return {"name": info.name, "version": info.version, "method": info.method}
+
+
 _UPSERT = """
 INSERT INTO analyses (track_id, artist_slug, analyzer, analyzer_version, method, input_hash,
-                      status, result, error, seconds, usage)
+                      status, result, error, seconds, usage, attempts, error_class,
+                      next_attempt_at)
 VALUES (%(track_id)s, %(slug)s, %(name)s, %(version)s, %(method)s, %(input_hash)s,
-        %(status)s, %(result)s, %(error)s, %(seconds)s, %(usage)s)
+        %(status)s, %(result)s, %(error)s, %(seconds)s, %(usage)s, %(attempts)s,
+        %(error_class)s, now() + make_interval(secs => %(retry_delay_s)s::float8))
 ON CONFLICT (track_id, analyzer, analyzer_version, method) DO UPDATE SET
     input_hash = EXCLUDED.input_hash, status = EXCLUDED.status, result = EXCLUDED.result,
     error = EXCLUDED.error, seconds = EXCLUDED.seconds, usage = EXCLUDED.usage,
-    attempts = CASE WHEN analyses.status = 'failed' AND EXCLUDED.status = 'failed'
-                    THEN analyses.attempts + 1 ELSE 1 END,
-    analyzed_at = now()
+    attempts = EXCLUDED.attempts, error_class = EXCLUDED.error_class,
+    next_attempt_at = EXCLUDED.next_attempt_at, analyzed_at = now()
 """
 
 
@@ -49,24 +103,43 @@ def write_results(
     results: list[AnalysisResult],
 ) -> None:
     """Stores one row per result in one transaction; ``input_hashes`` maps track id to the
-    hash of what was analyzed."""
-    rows = [
-        {
-            "track_id": result.track_id,
-            "slug": artist_slug,
-            "name": info.name,
-            "version": info.version,
-            "method": info.method,
-            "input_hash": input_hashes[result.track_id],
-            "status": result.status,
-            "result": Jsonb(result.values) if result.values is not None else None,
-            "error": result.error,
-            "seconds": max(0.0, result.seconds),
-            "usage": Jsonb(result.usage) if result.usage is not None else None,
-        }
-        for result in results
-    ]
+    hash of what was analyzed. A failure counts the failures in a row of its track (of the
+    same input) and is not due again before ``retry_delay_s`` of its class and count."""
     with conn.transaction(), conn.cursor() as cur:
+        failed_before = {
+            track_id: (attempts, input_hash)
+            for track_id, attempts, input_hash in cur.execute(
+                """SELECT track_id, attempts, input_hash FROM analyses
+                   WHERE analyzer = %(name)s AND analyzer_version = %(version)s
+                     AND method = %(method)s AND status = 'failed'
+                     AND track_id = ANY(%(ids)s)""",
+                {**_analyzer_params(info), "ids": [r.track_id for r in results]},
+            )
+        }
+        rows = []
+        for result in results:
+            failed = result.status == "failed"
+            attempts, input_hash = failed_before.get(result.track_id, (0, None))
+            same_input = input_hash == input_hashes[result.track_id]
+            attempts = attempts + 1 if failed and same_input else 1
+            rows.append(
+                {
+                    **_analyzer_params(info),
+                    "track_id": result.track_id,
+                    "slug": artist_slug,
+                    "input_hash": input_hashes[result.track_id],
+                    "status": result.status,
+                    "result": Jsonb(result.values) if result.values is not None else None,
+                    "error": result.error,
+                    "seconds": max(0.0, result.seconds),
+                    "usage": Jsonb(result.usage) if result.usage is not None else None,
+                    "attempts": attempts,
+                    "error_class": result.error_class if failed else None,
+                    "retry_delay_s": retry_delay_s(result.error_class or "", attempts)
+                    if failed
+                    else None,
+                }
+            )
         if rows:
             cur.executemany(_UPSERT, rows)
 

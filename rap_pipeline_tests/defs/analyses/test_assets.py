@@ -43,11 +43,16 @@ def fake_llm() -> Iterator[FakeOpenAI]:
         yield server
 
 
-def run(database_url, instance, slug, assets=None, emotion_model=UNLOADABLE_MODEL, llm=None):
+def run(
+    database_url, instance, slug, assets=None, emotion_model=UNLOADABLE_MODEL, llm=None, force=False
+):
+    assets = assets or [tracks, *ANALYSES]
+    forced = [a.key.path[-1] for a in assets if a in ANALYSES[:3]] if force else []
     return dg.materialize(
-        assets or [tracks, *ANALYSES],
+        assets,
         partition_key=slug,
         instance=instance,
+        run_config={"ops": {name: {"config": {"force": True}} for name in forced}},
         resources={
             "database": DatabaseResource(url=database_url),
             "track_source": TrackSourceResource(),
@@ -181,10 +186,20 @@ def test_llm_analysis_records_failures_as_failures_and_sums_usage(
     hybrid = rows(database_url, "hybrid")
     assert sum(r[4]["inputs_used"] == 3 for r in hybrid) == KEPT - 1
 
-    # a re-run retries the failure only; the answers are cached
+    # a re-run over unchanged data does not re-ask the refusal before its back-off expires
     calls = len(fake_llm.requests)
     fake_llm.clear_faults()
     again = run(database_url, instance, slug, assets=[llm_analysis], llm=llm)
-    assert metadata(again, "llm_analysis")["analyzed_this_run"] == 1
+    again_metadata = metadata(again, "llm_analysis")
+    assert again_metadata["analyzed_this_run"] == 0
+    assert len(fake_llm.requests) == calls  # not one paid request
+    assert again_metadata["deferred"] == 1
+    (deferred,) = again_metadata["deferred_tracks"]
+    assert deferred["track_id"] == failed[0] and deferred["error_class"] == "refused"
+    assert deferred["next_attempt_at"] > failed[6].isoformat()
+
+    # a forced re-run asks the failure only; the answers are cached
+    forced = run(database_url, instance, slug, assets=[llm_analysis], llm=llm, force=True)
+    assert metadata(forced, "llm_analysis")["analyzed_this_run"] == 1
     assert len(fake_llm.requests) == calls + 1
     assert all(r[3] == "ok" for r in rows(database_url, "llm"))

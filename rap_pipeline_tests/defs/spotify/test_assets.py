@@ -18,10 +18,10 @@ from rap_pipeline.benchmarks import api_budget
 from rap_pipeline.core.resources import DatabaseResource, RedisResource
 from rap_pipeline.core.services import ServiceURLs, free_port
 from rap_pipeline.defs.spotify.assets import spotify_tracks
-from rap_pipeline.samples.spotify_catalog_server import load_sample_catalog
 from rap_pipeline.defs.spotify.resources import SpotifyResource
 from rap_pipeline.defs.tracks.assets import tracks
 from rap_pipeline.defs.tracks.resources import TrackSourceResource
+from rap_pipeline.samples.spotify_catalog_server import load_sample_catalog
 from rap_pipeline_tests.conftest import add_artists
 from rap_pipeline_tests.fakes.spotify_server import CLIENT_ID, CLIENT_SECRET, FakeSpotify
 
