@@ -10,6 +10,10 @@
   with tenacity: exponential backoff with jitter on 429/5xx/timeouts, honouring Retry-After
   (which also pauses every other process through the guard); no retry on other 4xx. A 401
   "token expired" drops the token and retries once with a new one.
+- The token endpoint is an API like the others: a token request goes through the same guard
+  (rate, breaker) and retries. Only a rejected credential (400 or 401, e.g. ``invalid_client``)
+  is a configuration error; a 429, 5xx, proxy page, timeout or dropped connection there is an
+  outage, retried, and after the retries a per-track error, not a failed partition.
 - Every answer is cached in Redis per endpoint (7 days, shorter than the 30 days after which
   a match is stale), so re-running a partition makes no HTTP request at all.
 """
@@ -17,6 +21,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 import requests
@@ -75,15 +80,33 @@ def _retry_after(headers: Any) -> float | None:
         return None
 
 
-def _token_refused(exc: SpotifyOauthError) -> SpotifyConfigError:
-    return SpotifyConfigError(
-        f"Spotify token request failed ({exc.error or 'error'}): check SPOTIFY_CLIENT_ID, "
-        "SPOTIFY_CLIENT_SECRET and SPOTIFY_TOKEN_URL"
-    )
+class TokenUnavailable(SpotifyCallError):
+    """The token endpoint still failed after its retries: an outage, not bad credentials."""
+
+
+def _token_error(exc: SpotifyOauthError) -> SpotifyConfigError | SpotifyCallError:
+    """What a failed token request means. spotipy raises SpotifyOauthError for every HTTP
+    error of the token endpoint, from inside its handler of the requests HTTPError, which
+    carries the status and headers."""
+    response = getattr(exc.__context__, "response", None)
+    status = getattr(response, "status_code", None)
+    if status in (400, 401):
+        # the OAuth error code only: a careless server may echo credentials in its text
+        code = exc.error if re.fullmatch(r"[a-z_]{1,40}", str(exc.error or "")) else "refused"
+        return SpotifyConfigError(
+            f"Spotify refused the credentials (HTTP {status}, {code}): check "
+            "SPOTIFY_CLIENT_ID, SPOTIFY_CLIENT_SECRET and SPOTIFY_TOKEN_URL"
+        )
+    headers = getattr(response, "headers", None)
+    return SpotifyCallError(status, "token request", _retry_after(headers))
 
 
 def _is_retryable(exc: BaseException) -> bool:
-    return isinstance(exc, SpotifyCallError) and exc.retryable
+    return (
+        isinstance(exc, SpotifyCallError)
+        and exc.retryable
+        and not isinstance(exc, TokenUnavailable)  # its own retries are spent
+    )
 
 
 class SpotifyClient:
@@ -120,6 +143,7 @@ class SpotifyClient:
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
         self.http_requests = 0  # API requests this client made (tokens not included)
+        self.token_requests = 0
         self.refresh = False  # True: skip cached answers (a forced re-enrichment)
 
     # -- one request, with retries -------------------------------------------------------
@@ -146,8 +170,8 @@ class SpotifyClient:
                         f"Spotify {what}: HTTP {exc.http_status} (not available to this app)"
                     ) from None
                 raise SpotifyCallError(exc.http_status, what, _retry_after(exc.headers)) from None
-            except SpotifyOauthError as exc:
-                raise _token_refused(exc) from None
+            except SpotifyOauthError as exc:  # spotipy renewed the token inside the call
+                raise _token_error(exc) from None
             except (requests.Timeout, requests.ConnectionError) as exc:
                 raise SpotifyCallError(None, f"{what} ({type(exc).__name__})") from None
 
@@ -162,10 +186,29 @@ class SpotifyClient:
         )
 
     def _ensure_token(self) -> None:
+        """A valid token in spotipy's cache: the cached one, else one fetched under the guard
+        with its own retries (raises SpotifyConfigError or TokenUnavailable)."""
+        cached = self.auth.cache_handler.get_cached_token()
+        if cached and not self.auth.is_token_expired(cached):
+            return
         try:
-            self.auth.get_access_token(as_dict=False)  # the cached one while it is valid
+            call_with_retries(
+                self._fetch_token,
+                guard=self.guard,
+                is_retryable=_is_retryable,
+                max_attempts=self.max_attempts,
+                initial=self.backoff_initial,
+                maximum=self.backoff_max,
+            )
+        except SpotifyCallError as exc:
+            raise TokenUnavailable(exc.status, "token request", exc.retry_after) from None
+
+    def _fetch_token(self) -> None:
+        self.token_requests += 1
+        try:
+            self.auth.get_access_token(as_dict=False)
         except SpotifyOauthError as exc:
-            raise _token_refused(exc) from None
+            raise _token_error(exc) from None
         except (requests.Timeout, requests.ConnectionError) as exc:
             raise SpotifyCallError(None, f"token request ({type(exc).__name__})") from None
 

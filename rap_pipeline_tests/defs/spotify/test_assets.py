@@ -314,3 +314,48 @@ def test_slow_responses_time_out_into_errors_that_the_next_run_retries(
     )
     assert again.success
     assert sum(r[0] == "matched" for r in rows(database_url, slug).values()) == KEPT - 1
+
+
+def test_a_token_endpoint_outage_is_retried_not_a_configuration_error(
+    fake: FakeSpotify, embedded: ServiceURLs, database_url: str, instance: dg.DagsterInstance
+):
+    (slug,) = add_artists(database_url, instance, ARTIST)
+    fake.fail_next("token", 503, times=2)  # Spotify's accounts service, briefly down
+    result = materialize(database_url, instance, slug, spotify_resource(fake, embedded.redis_url))
+    assert result.success
+    assert fake.count("token", status=503) == 2 and fake.count("token", status=200) == 1
+    assert sum(r[0] == "matched" for r in rows(database_url, slug).values()) == KEPT - 1
+
+
+def test_a_token_endpoint_that_stays_down_records_errors_and_the_run_goes_on(
+    fake: FakeSpotify, embedded: ServiceURLs, database_url: str, instance: dg.DagsterInstance
+):
+    (slug,) = add_artists(database_url, instance, ARTIST)
+    fake.fail_always("token", 429, retry_after=0)
+    spotify = spotify_resource(fake, embedded.redis_url, max_attempts=2)
+    result = materialize(database_url, instance, slug, spotify)
+    assert result.success  # an outage is not the user's configuration to fix
+    assert [r[0] for r in rows(database_url, slug).values()] == ["error"] * KEPT
+    assert fake.count("search") == 0  # no API call without a token
+    # the breaker (five failures in a row) stops the token requests too
+    assert fake.count("token") <= 5
+
+
+def test_a_rejected_client_is_a_configuration_error_that_never_shows_the_secret(
+    fake: FakeSpotify, database_url: str, instance: dg.DagsterInstance
+):
+    (slug,) = add_artists(database_url, instance, ARTIST)
+    fake.fail_next(
+        "token",
+        401,
+        body='{"error": "invalid_client", "error_description": "bad secret s3cr3t-value"}',
+    )
+    result = materialize(
+        database_url, instance, slug, spotify_resource(fake, None), assets=[tracks, spotify_tracks]
+    )
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.is_step_failure]
+    message = failure.step_failure_data.error.message
+    assert "HTTP 401, invalid_client" in message and "SPOTIFY_CLIENT_SECRET" in message
+    assert "s3cr3t" not in message
+    assert fake.count("token") == 1  # a rejected credential is not retried
