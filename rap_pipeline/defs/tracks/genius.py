@@ -57,14 +57,20 @@ def genius_policy(requests_per_s: float = 5.0) -> ProviderPolicy:
 
 
 class GeniusHTTPError(RuntimeError):
-    def __init__(self, status: int, what: str, retry_after: float | None = None):
-        super().__init__(f"Genius answered HTTP {status} for {what}")
+    def __init__(
+        self, status: int, what: str, retry_after: float | None = None, cloudflare: bool = False
+    ):
+        by = " (a Cloudflare challenge page)" if cloudflare else ""
+        super().__init__(f"Genius answered HTTP {status} for {what}{by}")
         self.status = status
         self.retry_after = retry_after
+        self.cloudflare = cloudflare
 
     @property
     def retryable(self) -> bool:
-        return self.status in RETRYABLE_STATUSES
+        # Cloudflare challenges a client now and then (a 403, or a 200 "Just a moment..."
+        # page); another try later usually passes. A plain 403 from Genius itself does not.
+        return self.status in RETRYABLE_STATUSES or self.cloudflare
 
 
 def _is_retryable(exc: BaseException) -> bool:
@@ -77,6 +83,18 @@ def _is_retryable(exc: BaseException) -> bool:
 class _LastResponse:
     status: int = 0
     retry_after: float | None = None
+    cloudflare: bool = False
+
+
+def _is_cloudflare_challenge(response: requests.Response) -> bool:
+    """Cloudflare's bot check, which answers instead of the site (header documented by
+    Cloudflare; the page markers are those of its challenge and block pages)."""
+    if response.headers.get("cf-mitigated") == "challenge":
+        return True
+    if "html" not in response.headers.get("Content-Type", ""):
+        return False
+    head = response.text[:4000]
+    return "challenge-platform" in head or "<title>Just a moment...</title>" in head
 
 
 def _retry_after(response: requests.Response) -> float | None:
@@ -129,7 +147,9 @@ class GeniusSource(TrackSource):
 
     # -- HTTP status bookkeeping ---------------------------------------------------------
     def _remember(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
-        self._local.last = _LastResponse(response.status_code, _retry_after(response))
+        self._local.last = _LastResponse(
+            response.status_code, _retry_after(response), _is_cloudflare_challenge(response)
+        )
 
     def _last(self) -> _LastResponse:
         return getattr(self._local, "last", _LastResponse())
@@ -143,10 +163,12 @@ class GeniusSource(TrackSource):
                 value = function(*args, **kwargs)
             except AssertionError as exc:  # lyricsgenius' way of saying "not 200"
                 last = self._last()
-                raise GeniusHTTPError(last.status or 0, what, last.retry_after) from exc
+                raise GeniusHTTPError(
+                    last.status or 0, what, last.retry_after, last.cloudflare
+                ) from exc
             last = self._last()
-            if last.status >= 400:
-                raise GeniusHTTPError(last.status, what, last.retry_after)
+            if last.status >= 400 or last.cloudflare:
+                raise GeniusHTTPError(last.status, what, last.retry_after, last.cloudflare)
             return value
 
         return call_with_retries(

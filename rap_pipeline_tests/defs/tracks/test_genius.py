@@ -409,3 +409,36 @@ def test_tracks_asset_keeps_stored_lyrics_when_a_page_fails_later(
     assert after == before  # status, lyrics and updated_at untouched
     assert (second["kept"], second["fetch_failed"], second["rows_deleted"]) == (2, 0, 0)
     assert statuses(server, server.song_path(1)) == [200, 503, 503, 503]
+
+
+# -- Cloudflare in front of the song pages --------------------------------------------------
+# The shape of Cloudflare's challenge page (markers only; written for this test).
+CLOUDFLARE_PAGE = (
+    "<!DOCTYPE html><html><head><title>Just a moment...</title></head><body>"
+    '<script src="/cdn-cgi/challenge-platform/h/g/orchestrate/chl_page/v1"></script>'
+    "</body></html>"
+)
+
+
+def test_song_page_cloudflare_challenge_is_retried(server: FakeGenius) -> None:
+    ids = add_catalogue(server, 2)
+    page = server.song_path(ids[0])
+    server.fail(page, [403], body=CLOUDFLARE_PAGE, content_type="text/html")
+
+    result = fetch(server)
+
+    assert sorted(by_id(result)) == ids and not result.failures
+    assert statuses(server, page) == [403, 200]
+
+
+def test_a_200_challenge_page_is_a_fetch_failure_not_empty_lyrics(server: FakeGenius) -> None:
+    ids = add_catalogue(server, 2)
+    page = server.song_path(ids[1])
+    server.fail_always(page, 200, body=CLOUDFLARE_PAGE, content_type="text/html")
+
+    result = fetch(server)
+
+    assert sorted(by_id(result)) == ids[:1]  # the song is not stored with empty lyrics
+    [failure] = result.failures
+    assert failure.source_id == str(ids[1]) and "Cloudflare" in failure.reason
+    assert statuses(server, page) == [200, 200, 200]  # retried, then recorded
