@@ -28,6 +28,22 @@ requests whose prompt contains ``match``, or for every request (``fail_always``)
 ``RESET``                 the connection is dropped without an answer
 ========================  ==================================================================
 
+How the server treats ``response_format`` and the prompt, like real servers at their worst:
+
+* ``json_schema``: ``"honours"`` (OpenAI, vLLM, Ollama, llama.cpp: decoding constrained to the
+  schema, which must be strict-compatible or the request is refused with OpenAI's 400
+  "Invalid schema for response_format …"), ``"rejects"`` (400 naming ``response_format``, as
+  OpenAI answers for models without structured outputs) or ``"ignores"`` (answers as if no
+  schema was sent, as older servers do).
+* ``json_object``: ``"honours"`` or ``"rejects"`` (400 naming ``response_format``).
+* ``prompt_schema``: what the model answers when nothing constrains it to the schema (under
+  ``json_object`` or plain text): ``"follows"`` the schema written in the prompt, ``"ignores"``
+  it (valid JSON in its own shape: its own field names and mood words) or ``"near_miss"``
+  (the right content in a near-miss shape: ``lyricism_score`` for ``lyricism``, ``flow`` for
+  ``flow_on_paper``, scores as strings such as "7/10", a mood outside the list).
+* ``min_max_tokens``: answers to requests whose ``max_tokens``/``max_completion_tokens`` is
+  below it are cut off (``finish_reason: length``), as a verbose model's are.
+
 ``delay_s`` delays every chat answer (for throughput against concurrency). Every request is
 recorded (``requests``): arrival time, path, status, whether an Authorization header came (its
 value is not kept), the model, the fault, the lyrics between the prompt's markers, their line
@@ -140,10 +156,19 @@ class FakeOpenAI(LocalHTTPServer):
         models: tuple[str, ...] = ("fake-analyst",),
         delay_s: float = 0.0,
         host: str = "127.0.0.1",
+        *,
+        json_schema: str = "honours",
+        json_object: str = "honours",
+        prompt_schema: str = "follows",
+        min_max_tokens: int = 0,
     ):
         self.api_key = api_key
         self.models = models
         self.delay_s = delay_s
+        self.json_schema = json_schema
+        self.json_object = json_object
+        self.prompt_schema = prompt_schema
+        self.min_max_tokens = min_max_tokens
         super().__init__(host)
         self._faults = _Faults()
         self._requests: list[RecordedRequest] = []
@@ -367,11 +392,23 @@ class FakeOpenAI(LocalHTTPServer):
                 "server_error",
             ) + (record, fault)
 
+        response_format = document.get("response_format") or {"type": "text"}
+        refused_format = self._refuse_response_format(response_format)
+        if refused_format is not None:
+            return refused_format + (record, fault)
+        constrained = response_format.get("type") == "json_schema" and self.json_schema == "honours"
         analysis = self.analysis_for(title, lyrics if lyrics is not None else first_user)
+        if not constrained and self.prompt_schema == "ignores":
+            analysis = own_shape(analysis)
+        elif not constrained and self.prompt_schema == "near_miss":
+            analysis = near_miss_shape(analysis)
         valid = json.dumps(analysis)
         message: dict[str, Any] = {"role": "assistant", "content": valid, "refusal": None}
         finish_reason = "stop"
         kind = fault.kind if fault is not None else None
+        max_tokens = document.get("max_completion_tokens") or document.get("max_tokens")
+        if self.min_max_tokens and (max_tokens or 0) < self.min_max_tokens and kind is None:
+            kind = self.TRUNCATED
         if kind == self.INVALID_JSON:
             message["content"] = "Sure! Here is the analysis: {themes: [" + analysis["themes"][0]
         elif kind == self.SCHEMA_INVALID:
@@ -415,6 +452,48 @@ class FakeOpenAI(LocalHTTPServer):
         record = _replace(record, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
         return _json(200, answer) + (record, fault)
 
+    def _refuse_response_format(
+        self, response_format: Any
+    ) -> tuple[int, dict[str, str], bytes] | None:
+        """The 400 a server answers for a ``response_format`` it does not take, else None."""
+        kind = response_format.get("type") if isinstance(response_format, dict) else None
+        if kind == "json_schema" and self.json_schema == "rejects":
+            return _error(
+                400,
+                "Invalid parameter: 'response_format' of type 'json_schema' is not supported "
+                "with this model.",
+                "invalid_request_error",
+                param="response_format",
+            )
+        if kind == "json_object" and self.json_object == "rejects":
+            return _error(
+                400,
+                "Invalid parameter: 'response_format' of type 'json_object' is not supported "
+                "with this model.",
+                "invalid_request_error",
+                param="response_format",
+            )
+        if kind == "json_schema" and self.json_schema == "honours":
+            spec = response_format.get("json_schema") or {}
+            name = spec.get("name")
+            if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", name):
+                return _error(
+                    400,
+                    "Invalid 'response_format.json_schema.name': string does not match pattern.",
+                    "invalid_request_error",
+                    param="response_format.json_schema.name",
+                )
+            if spec.get("strict"):
+                problem = strict_schema_problem(spec.get("schema"))
+                if problem is not None:
+                    return _error(
+                        400,
+                        f"Invalid schema for response_format '{name}': {problem}",
+                        "invalid_request_error",
+                        param="response_format",
+                    )
+        return None
+
     def models_list(self, authorization: str | None) -> tuple[int, dict[str, str], bytes]:
         if authorization != f"Bearer {self.api_key}":
             return _error(401, "Incorrect API key provided.", "invalid_request_error")
@@ -432,11 +511,90 @@ def _json(status: int, document: Any) -> tuple[int, dict[str, str], bytes]:
 
 
 def _error(
-    status: int, message: str, type_: str, code: str | None = None
+    status: int, message: str, type_: str, code: str | None = None, param: str | None = None
 ) -> tuple[int, dict[str, str], bytes]:
     return _json(
-        status, {"error": {"message": message, "type": type_, "param": None, "code": code}}
+        status, {"error": {"message": message, "type": type_, "param": param, "code": code}}
     )
+
+
+# Keywords OpenAI's strict mode refuses (its "Supported schemas" list); the others pass.
+_UNSUPPORTED_IN_STRICT = ("patternProperties", "unevaluatedProperties", "propertyNames")
+
+
+def strict_schema_problem(schema: Any, context: tuple[str, ...] = ()) -> str | None:
+    """Why OpenAI's strict structured outputs would refuse this schema, or None: every object
+    lists all its properties as required and sets ``additionalProperties: false``."""
+    if not isinstance(schema, dict):
+        return None
+    where = f"In context={context}, "
+    for keyword in _UNSUPPORTED_IN_STRICT:
+        if keyword in schema:
+            return f"{where}'{keyword}' is not permitted."
+    if schema.get("type") == "object" or "properties" in schema:
+        properties = schema.get("properties") or {}
+        if schema.get("additionalProperties") is not False:
+            return f"{where}'additionalProperties' is required to be supplied and to be false."
+        missing = sorted(set(properties) - set(schema.get("required") or []))
+        if missing:
+            return (
+                f"{where}'required' is required to be supplied and to be an array including "
+                f"every key in properties. Missing '{missing[0]}'."
+            )
+    children: list[tuple[tuple[str, ...], Any]] = []
+    for key in ("properties", "$defs", "definitions"):
+        children += [((*context, key, name), sub) for name, sub in (schema.get(key) or {}).items()]
+    for key in ("items", "not"):
+        if isinstance(schema.get(key), dict):
+            children.append(((*context, key), schema[key]))
+    for key in ("anyOf", "allOf", "oneOf"):
+        children += [((*context, key, str(i)), sub) for i, sub in enumerate(schema.get(key) or [])]
+    for child_context, child in children:
+        problem = strict_schema_problem(child, child_context)
+        if problem is not None:
+            return problem
+    return None
+
+
+def own_shape(analysis: dict[str, Any]) -> dict[str, Any]:
+    """The same judgement in a model's own shape, as a model that ignores the schema in the
+    prompt answers under ``json_object``: nothing in it maps to the schema unambiguously."""
+    return {
+        "song_analysis": {
+            "main_topics": analysis["themes"],
+            "vibe": "chill but reflective",
+            "devices": analysis["techniques"],
+            "ratings": {
+                "writing": analysis["scores"]["lyricism"]["score"],
+                "creativity": analysis["scores"]["originality"]["score"],
+            },
+            "overview": analysis["summary"],
+        }
+    }
+
+
+def near_miss_shape(analysis: dict[str, Any]) -> dict[str, Any]:
+    """The right content in a near-miss shape that a tolerant reader can map: synonym field
+    names, scores as "n/10" strings, a mood outside the list."""
+    scores = analysis["scores"]
+    return {
+        "themes": analysis["themes"],
+        "mood": "bittersweet",
+        "techniques": analysis["techniques"],
+        "scores": {
+            "lyricism_score": {
+                "score": f"{scores['lyricism']['score']}/10",
+                "rationale": scores["lyricism"]["rationale"],
+            },
+            "originality": {
+                "score": str(scores["originality"]["score"]),
+                "rationale": scores["originality"]["rationale"],
+            },
+            "storytelling": scores["storytelling"],
+            "flow": scores["flow_on_paper"],
+        },
+        "summary": analysis["summary"],
+    }
 
 
 class _Handler(BaseHTTPRequestHandler):
