@@ -134,6 +134,15 @@ class ApiGuard:
         self._redis_ok = True
         return result
 
+    def recall(self, name: str) -> str | None:
+        """A note shared by every process (e.g. what a server was found to support), or
+        None when there is none or Redis is unreachable."""
+        value = self._redis(lambda r: r.get(self._key("note", name)))
+        return value.decode() if isinstance(value, bytes) else value
+
+    def remember(self, name: str, value: str, ttl_s: int) -> None:
+        self._redis(lambda r: r.set(self._key("note", name), value, ex=ttl_s))
+
     def count(self, name: str, amount: int = 1) -> None:
         self.local_counters[name] += amount
         self._redis(lambda r: r.hincrby(self._key("metrics"), name, amount))

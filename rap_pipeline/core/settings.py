@@ -84,6 +84,8 @@ class Settings(BaseSettings):
     llm_requests_per_s: float = Field(default=2.0, gt=0)
     llm_price_input_per_mtok: float = Field(default=0.0, ge=0)
     llm_price_output_per_mtok: float = Field(default=0.0, ge=0)
+    # auto: json_schema, falling back to json_object, then text, remembered per server
+    llm_response_format: Literal["auto", "json_schema", "json_object", "text"] = "auto"
 
     @property
     def resolved_data_dir(self) -> Path:

@@ -62,6 +62,7 @@ def resources() -> dg.Definitions:
                 requests_per_s=settings.llm_requests_per_s,
                 price_input_per_mtok=settings.llm_price_input_per_mtok,
                 price_output_per_mtok=settings.llm_price_output_per_mtok,
+                response_format=settings.llm_response_format,
                 redis=redis,
             ),
         }

@@ -111,6 +111,8 @@ class RecordedRequest:
     line_breaks_intact: bool | None = None  # real "\n" line breaks, no escaped or <br> ones
     prompt_tokens: int = 0  # reported in the answer's usage (0 when there was none)
     completion_tokens: int = 0
+    max_tokens: int | None = None  # max_tokens or max_completion_tokens as asked
+    finish_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -449,7 +451,13 @@ class FakeOpenAI(LocalHTTPServer):
                 "total_tokens": prompt_tokens + completion_tokens,
             },
         }
-        record = _replace(record, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
+        record = _replace(
+            record,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            max_tokens=max_tokens,
+            finish_reason=finish_reason,
+        )
         return _json(200, answer) + (record, fault)
 
     def _refuse_response_format(

@@ -50,18 +50,22 @@ class AnalysisResult:
 HOUR_S = 3600.0
 # How long a failed analysis waits before a run asks again, by kind of failure and by how many
 # times in a row it failed (the last delay repeats). An outage (timeout, 429, 5xx, connection)
-# usually passes; an answer that was invalid, refused or truncated usually repeats for the
-# same lyrics, prompt and model, so it backs off faster. A new analyzer version or model
+# usually passes, and so does a track that was not asked because its run stopped early
+# ("stopped"); an answer that was invalid, refused or truncated usually repeats for the same
+# lyrics, prompt and model, so it backs off faster. A new analyzer version or model
 # starts afresh (its rows are new), and a forced run asks regardless.
 RETRY_DELAYS_S: dict[str, tuple[float, ...]] = {
     "outage": (1 * HOUR_S, 6 * HOUR_S, 24 * HOUR_S, 168 * HOUR_S),
     "answer": (6 * HOUR_S, 24 * HOUR_S, 168 * HOUR_S, 720 * HOUR_S),
+    # a key, model or quota problem stops the run; once the user fixes it, every track is due
+    "config": (0.0,),
 }
 
 
 def retry_delay_s(error_class: str, attempts: int) -> float:
     """Seconds until a track that failed ``attempts`` times in a row (≥ 1) is due again."""
-    delays = RETRY_DELAYS_S["outage" if error_class == "outage" else "answer"]
+    kind = "outage" if error_class == "stopped" else error_class
+    delays = RETRY_DELAYS_S.get(kind, RETRY_DELAYS_S["answer"])
     return delays[min(max(attempts, 1), len(delays)) - 1]
 
 

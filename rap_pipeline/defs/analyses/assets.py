@@ -99,6 +99,16 @@ def analyze_partition(
     failures = [r for r in results if r.status == "failed"]
     for failure in failures[:10]:
         context.log.warning("track %s: %s", failure.track_id, failure.error)
+    stop_reason = getattr(analyzer, "stop_reason", None)
+    if stop_reason:  # stored above, so the next run knows; retrying the step would re-pay
+        raise dg.Failure(
+            description=f"{asset_name} stopped: {stop_reason}",
+            metadata={
+                "failed_this_run": len(failures),
+                "failures_by_class": dict(Counter(r.error_class for r in failures)),
+            },
+            allow_retries=False,
+        )
     return dg.MaterializeResult(
         metadata={
             "analyzer": info.name,

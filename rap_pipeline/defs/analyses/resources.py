@@ -11,6 +11,7 @@ from rap_pipeline.core.resources import RedisResource
 from rap_pipeline.defs.analyses.analyzer import Analyzer
 from rap_pipeline.defs.analyses.emotion import DEFAULT_EMOTION_MODEL, load_emotion_analyzer
 from rap_pipeline.defs.analyses.llm import LLMAnalyzer, llm_policy
+from rap_pipeline.defs.analyses.llm.client import ResponseFormat
 
 
 @functools.cache
@@ -44,7 +45,8 @@ class LLMResource(dg.ConfigurableResource):
     """Any OpenAI-compatible server: RAP_LLM_BASE_URL, RAP_LLM_MODEL and RAP_LLM_API_KEY (any
     non-empty value for local servers such as Ollama or vLLM). Without a base URL and a model
     the asset records "not configured" and succeeds. Prices are per million tokens, for the
-    estimated cost."""
+    estimated cost. ``response_format`` (RAP_LLM_RESPONSE_FORMAT): "auto" negotiates
+    structured outputs per server; json_schema, json_object or text forces one."""
 
     base_url: str | None = None
     api_key: str | None = None
@@ -57,6 +59,7 @@ class LLMResource(dg.ConfigurableResource):
     requests_per_s: float = 2.0
     price_input_per_mtok: float = 0.0
     price_output_per_mtok: float = 0.0
+    response_format: ResponseFormat = "auto"
     redis: RedisResource | None = None
 
     @property
@@ -75,6 +78,7 @@ class LLMResource(dg.ConfigurableResource):
             backoff_max_s=self.backoff_max_s,
             price_input_per_mtok=self.price_input_per_mtok,
             price_output_per_mtok=self.price_output_per_mtok,
+            response_format=self.response_format,
             guard=ApiGuard(
                 self.redis.get_url(), llm_policy(self.requests_per_s), self.redis.namespace
             )

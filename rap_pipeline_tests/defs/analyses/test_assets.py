@@ -3,6 +3,7 @@ lexicon stand-in, the transformers path on a tiny local model, the LLM through i
 client, and hybrid profiles that say what they combined."""
 
 import dataclasses
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -203,3 +204,45 @@ def test_llm_analysis_records_failures_as_failures_and_sums_usage(
     assert metadata(forced, "llm_analysis")["analyzed_this_run"] == 1
     assert len(fake_llm.requests) == calls + 1
     assert all(r[3] == "ok" for r in rows(database_url, "llm"))
+
+
+def test_after_a_run_where_every_answer_failed_the_next_run_asks_nothing(
+    database_url: str, instance: dg.DagsterInstance, embedded: ServiceURLs
+):
+    (slug,) = add_artists(database_url, instance, ARTIST)
+    assert run(database_url, instance, slug, assets=[tracks]).success
+    # a server without structured outputs whose model ignores the schema in the prompt
+    with FakeOpenAI(json_schema="rejects", prompt_schema="ignores") as server:
+        llm = LLMResource(
+            base_url=server.base_url,
+            api_key=server.api_key,
+            model=server.model,
+            concurrency=1,
+            backoff_initial_s=0.01,
+            backoff_max_s=0.02,
+            requests_per_s=100.0,
+            redis=RedisResource(url=embedded.redis_url, namespace=f"test-{uuid.uuid4().hex}"),
+        )
+        first = dg.materialize(
+            [llm_analysis],
+            partition_key=slug,
+            instance=instance,
+            resources={"database": DatabaseResource(url=database_url), "llm": llm},
+            raise_on_error=False,
+        )
+        assert not first.success  # stopped early, with the likely cause
+        (failure,) = [e for e in first.all_events if e.is_step_failure]
+        assert "RAP_LLM_RESPONSE_FORMAT=json_schema" in failure.step_failure_data.error.message
+        stored = rows(database_url, "llm")
+        assert len(stored) == KEPT and all(r[3] == "failed" for r in stored)  # every track
+        first_requests = server.count()
+        assert first_requests == 1 + 5 * 2  # the probe; five tracks asked, each re-asked once
+
+        second = run(database_url, instance, slug, assets=[llm_analysis], llm=llm)
+        assert second.success
+        assert server.count() == first_requests  # 0 LLM requests over unchanged data
+        deferred = metadata(second, "llm_analysis")
+        assert deferred["deferred"] == KEPT and deferred["analyzed_this_run"] == 0
+        listed = deferred["deferred_tracks"]
+        assert {d["error_class"] for d in listed} == {"invalid_answer", "stopped"}
+        assert all(d["next_attempt_at"] for d in listed)
