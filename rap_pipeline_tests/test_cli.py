@@ -12,6 +12,7 @@ import pytest
 
 from rap_pipeline.benchmarks.search_quality import evaluate, mean_precision
 from rap_pipeline.core.services import ServiceURLs
+from rap_pipeline_tests.fakes.openai_server import FakeOpenAI
 
 # mean precision@5 measured on the labelled queries: 0.796 (vector search, MiniLM)
 PRECISION_AT_5_FLOOR = 0.70
@@ -31,13 +32,27 @@ def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
 def test_run_collects_embeds_and_searches_the_sample_corpus(
     database_url: str, embedded: ServiceURLs, tmp_path: Path
 ):
+    # an OpenAI-compatible server whose model ignores a schema written into the prompt, but
+    # which honours response_format json_schema, as OpenAI, vLLM, Ollama and llama.cpp do
+    llm = FakeOpenAI(prompt_schema="ignores").start()
     env = {
         "RAP_DATA_DIR": str(tmp_path / "data"),
         "RAP_DATABASE_URL": database_url,
         "RAP_REDIS_URL": embedded.redis_url,
+        "RAP_LLM_BASE_URL": llm.base_url,
+        "RAP_LLM_MODEL": llm.model,
+        "RAP_LLM_API_KEY": llm.api_key,
+        "RAP_LLM_REQUESTS_PER_S": "50",
     }
     first = _cli(env, "run")
     assert first.returncode == 0, first.stdout + first.stderr
+    with psycopg.connect(database_url) as conn:
+        llm_statuses = conn.execute(
+            "SELECT a.status, count(*) FROM analyses a JOIN tracks t ON t.id = a.track_id "
+            "AND t.status = 'kept' WHERE a.analyzer = 'llm' GROUP BY a.status"
+        ).fetchall()
+    assert llm_statuses == [("ok", 72)]  # a valid LLM analysis for every kept track
+    llm_requests = llm.count()
     assert "8 artists, 72 tracks kept, 16 rejected" in first.stdout
     assert "1. " in first.stdout and "Letter to My Brother" in first.stdout  # example search
     with psycopg.connect(database_url) as conn:
@@ -47,6 +62,8 @@ def test_run_collects_embeds_and_searches_the_sample_corpus(
 
     second = _cli(env, "run")
     assert second.returncode == 0, second.stdout + second.stderr
+    assert llm.count() == llm_requests  # 0 LLM requests over unchanged data
+    llm.stop()
     with psycopg.connect(database_url) as conn:
         assert conn.execute("SELECT * FROM tracks ORDER BY id").fetchall() == snapshot
         # nothing was embedded again
