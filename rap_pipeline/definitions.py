@@ -1,16 +1,30 @@
 """The code location: everything under ``defs/``, plus what applies across it."""
 
 import dagster as dg
+from dotenv import load_dotenv
 
 import rap_pipeline.defs
+from rap_pipeline.core.settings import Settings
+from rap_pipeline.defs.resources import build_resources
+
+
+def build_definitions(settings: Settings) -> dg.Definitions:
+    """The whole code location with resources built from ``settings``."""
+    return dg.Definitions.merge(
+        # load_from_defs_folder, its successor, needs pyproject.toml beside the package, which
+        # an installed wheel does not have
+        dg.load_defs(defs_root=rap_pipeline.defs),
+        dg.Definitions(
+            resources=build_resources(settings),
+            # Assets talk to PostgreSQL and external APIs; parallelism comes from one run per
+            # artist partition, so steps run in process (~20 ms) rather than in a subprocess
+            # each (~3 s).
+            executor=dg.in_process_executor,
+        ),
+    )
 
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    return dg.Definitions.merge(
-        dg.load_defs(defs_root=rap_pipeline.defs),
-        # Assets talk to PostgreSQL and external APIs; parallelism comes from one run per
-        # artist partition, so steps run in process (~20 ms) rather than in a subprocess
-        # each (~3 s).
-        dg.Definitions(executor=dg.in_process_executor),
-    )
+    load_dotenv(override=False)  # secrets in .env reach EnvVar through the environment
+    return build_definitions(Settings())

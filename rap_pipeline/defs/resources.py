@@ -1,11 +1,17 @@
-"""Resources of the code location, configured from the environment when definitions load."""
+"""Resources of the code location: the one place where settings become resources.
+
+``build_resources(settings)`` turns the settings (environment, ``.env``) into every resource the
+assets use. Secrets go in as ``EnvVar`` of the variable that was set, so the UI shows its name,
+never its value; a secret that no variable holds (the throwaway credentials of the bundled
+sample catalog server) goes in as it is."""
 
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import dagster as dg
-from dotenv import load_dotenv
+from pydantic import SecretStr
 
 from rap_pipeline.core.resources import DatabaseResource, RedisResource
 from rap_pipeline.core.settings import Settings
@@ -16,54 +22,60 @@ from rap_pipeline.defs.spotify.resources import SpotifyResource
 from rap_pipeline.defs.tracks.resources import TrackSourceResource
 
 
-def _secret(name: str) -> dg.EnvVar | None:
-    """Secrets go in as EnvVar so the UI shows the variable's name, never its value."""
-    return dg.EnvVar(name) if os.environ.get(name) else None
+def _secret(value: SecretStr | None, *names: str) -> dg.EnvVar | str | None:
+    """The first of ``names`` set in the environment, as an EnvVar; else the value itself."""
+    for name in names:
+        if os.environ.get(name):
+            return dg.EnvVar(name)
+    return value.get_secret_value() if value is not None else None
 
 
-@dg.definitions
-def resources() -> dg.Definitions:
-    # secrets may sit in .env (as Settings reads them); EnvVar resolves from the environment
-    load_dotenv(override=False)
-    settings = Settings()
-    redis = RedisResource(url=_secret("RAP_REDIS_URL"))
-    return dg.Definitions(
-        resources={
-            "database": DatabaseResource(url=_secret("RAP_DATABASE_URL")),
-            "redis": redis,
-            "artists_file": ArtistsFileResource(path=str(settings.artists_file)),
-            "embedding_model": EmbeddingModelResource(model_id=settings.embedding_model),
-            "track_source": TrackSourceResource(
-                kind=settings.track_source,
-                corpus_path=str(settings.corpus_path) if settings.corpus_path else None,
-                genius_access_token=_secret("GENIUS_ACCESS_TOKEN"),
-                genius_api_root=settings.genius_api_root,
-                genius_public_api_root=settings.genius_public_api_root,
-                genius_web_root=settings.genius_web_root,
-                redis=redis,
+def build_resources(settings: Settings) -> dict[str, Any]:
+    redis = RedisResource(url=_secret(settings.redis_url, "RAP_REDIS_URL"))
+    return {
+        "database": DatabaseResource(url=_secret(settings.database_url, "RAP_DATABASE_URL")),
+        "redis": redis,
+        "artists_file": ArtistsFileResource(path=str(settings.artists_file)),
+        "embedding_model": EmbeddingModelResource(
+            model_id=settings.embedding_model, torch_threads=settings.torch_threads
+        ),
+        "track_source": TrackSourceResource(
+            kind=settings.track_source,
+            corpus_path=str(settings.corpus_path) if settings.corpus_path else None,
+            genius_access_token=_secret(
+                settings.genius_access_token, "GENIUS_ACCESS_TOKEN", "RAP_GENIUS_ACCESS_TOKEN"
             ),
-            "spotify": SpotifyResource(
-                client_id=_secret("SPOTIFY_CLIENT_ID") or _secret("RAP_SPOTIFY_CLIENT_ID"),
-                client_secret=_secret("SPOTIFY_CLIENT_SECRET")
-                or _secret("RAP_SPOTIFY_CLIENT_SECRET"),
-                api_root=settings.spotify_api_root,
-                token_url=settings.spotify_token_url,
-                source_name=settings.spotify_source_name,
-                redis=redis,
+            genius_api_root=settings.genius_api_root,
+            genius_public_api_root=settings.genius_public_api_root,
+            genius_web_root=settings.genius_web_root,
+            redis=redis,
+        ),
+        "spotify": SpotifyResource(
+            client_id=_secret(
+                settings.spotify_client_id, "SPOTIFY_CLIENT_ID", "RAP_SPOTIFY_CLIENT_ID"
             ),
-            "emotion_model": EmotionModelResource(
-                model_id=settings.emotion_model, quantize_int8=settings.emotion_quantize_int8
+            client_secret=_secret(
+                settings.spotify_client_secret, "SPOTIFY_CLIENT_SECRET", "RAP_SPOTIFY_CLIENT_SECRET"
             ),
-            "llm": LLMResource(
-                base_url=settings.llm_base_url,
-                api_key=_secret("RAP_LLM_API_KEY"),
-                model=settings.llm_model,
-                concurrency=settings.llm_concurrency,
-                requests_per_s=settings.llm_requests_per_s,
-                price_input_per_mtok=settings.llm_price_input_per_mtok,
-                price_output_per_mtok=settings.llm_price_output_per_mtok,
-                response_format=settings.llm_response_format,
-                redis=redis,
-            ),
-        }
-    )
+            api_root=settings.spotify_api_root,
+            token_url=settings.spotify_token_url,
+            source_name=settings.spotify_source_name,
+            redis=redis,
+        ),
+        "emotion_model": EmotionModelResource(
+            model_id=settings.emotion_model,
+            quantize_int8=settings.emotion_quantize_int8,
+            torch_threads=settings.torch_threads,
+        ),
+        "llm": LLMResource(
+            base_url=settings.llm_base_url,
+            api_key=_secret(settings.llm_api_key, "RAP_LLM_API_KEY"),
+            model=settings.llm_model,
+            concurrency=settings.llm_concurrency,
+            requests_per_s=settings.llm_requests_per_s,
+            price_input_per_mtok=settings.llm_price_input_per_mtok,
+            price_output_per_mtok=settings.llm_price_output_per_mtok,
+            response_format=settings.llm_response_format,
+            redis=redis,
+        ),
+    }

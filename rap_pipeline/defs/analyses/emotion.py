@@ -49,6 +49,7 @@ from typing import Any
 import numpy as np
 
 from rap_pipeline.core.chunking import chunk_lyrics
+from rap_pipeline.core.torch_threads import set_torch_threads
 from rap_pipeline.defs.analyses.analyzer import (
     AnalysisResult,
     Analyzer,
@@ -167,15 +168,6 @@ def load_pretrained(model_id: str, hub_timeout: float | None = None) -> tuple[An
         return _from_pretrained(model_id, local_files_only=False)
     except Exception as exc:
         raise EmotionModelUnavailableError(model_id, _short_cause(exc)) from exc
-
-
-def set_torch_threads(threads: int | None = None) -> None:
-    """Same rule as the embedding model: ``threads``, else RAP_TORCH_THREADS, else all cores."""
-    import torch
-
-    torch.set_num_threads(
-        threads or int(os.environ.get("RAP_TORCH_THREADS", 0)) or os.cpu_count() or 1
-    )
 
 
 def quantize_linear_int8(model: Any) -> Any:

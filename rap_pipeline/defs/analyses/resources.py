@@ -6,8 +6,7 @@ import functools
 
 import dagster as dg
 
-from rap_pipeline.core.api_guard import ApiGuard
-from rap_pipeline.core.resources import RedisResource
+from rap_pipeline.core.resources import RedisResource, guard_for
 from rap_pipeline.defs.analyses.analyzer import Analyzer
 from rap_pipeline.defs.analyses.emotion import DEFAULT_EMOTION_MODEL, load_emotion_analyzer
 from rap_pipeline.defs.analyses.llm import LLMAnalyzer, llm_policy
@@ -16,11 +15,15 @@ from rap_pipeline.defs.analyses.llm.client import ResponseFormat
 
 @functools.cache
 def _emotion_analyzer(
-    model_id: str, batch_size: int, quantize_int8: bool, fallback: bool
+    model_id: str, batch_size: int, quantize_int8: bool, fallback: bool, threads: int
 ) -> tuple[Analyzer, str | None]:
     # one load per process: every partition run in it reuses the model
     return load_emotion_analyzer(
-        model_id, fallback=fallback, batch_size=batch_size, quantize_int8=quantize_int8
+        model_id,
+        fallback=fallback,
+        batch_size=batch_size,
+        quantize_int8=quantize_int8,
+        threads=threads or None,
     )
 
 
@@ -33,11 +36,16 @@ class EmotionModelResource(dg.ConfigurableResource):
     batch_size: int = 16
     quantize_int8: bool = False
     fallback_to_lexicon: bool = True
+    torch_threads: int = 0  # RAP_TORCH_THREADS; 0: one per core
 
     def load(self) -> tuple[Analyzer, str | None]:
         """The analyzer, and why the lexicon stands in (None when the model loaded)."""
         return _emotion_analyzer(
-            self.model_id, self.batch_size, self.quantize_int8, self.fallback_to_lexicon
+            self.model_id,
+            self.batch_size,
+            self.quantize_int8,
+            self.fallback_to_lexicon,
+            self.torch_threads,
         )
 
 
@@ -79,9 +87,5 @@ class LLMResource(dg.ConfigurableResource):
             price_input_per_mtok=self.price_input_per_mtok,
             price_output_per_mtok=self.price_output_per_mtok,
             response_format=self.response_format,
-            guard=ApiGuard(
-                self.redis.get_url(), llm_policy(self.requests_per_s), self.redis.namespace
-            )
-            if self.redis is not None
-            else None,
+            guard=guard_for(self.redis, llm_policy(self.requests_per_s)),
         )

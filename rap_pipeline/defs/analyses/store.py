@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Literal
 
 import psycopg
 from psycopg.types.json import Jsonb
@@ -201,3 +202,56 @@ def stored_rows(
             (artist_slug, info.name, info.version, info.method),
         )
     }
+
+
+@dataclass(frozen=True)
+class Headline:
+    """One headline number per artist: a value of one analyzer's results, aggregated over the
+    latest ok result of each kept track."""
+
+    label: str
+    analyzer: str
+    key: str
+    aggregate: Literal["mean", "mode"]
+    digits: int = 0
+
+
+# the per-artist numbers `rap-pipeline run` ends with
+RUN_HEADLINES = (
+    Headline("rhyme density", "rule_based", "rhyme_density", "mean", 3),
+    Headline("MTLD", "rule_based", "mtld", "mean", 1),
+    Headline("top emotion", "emotion", "dominant_emotion", "mode"),
+    Headline("valence", "hybrid", "valence", "mean", 2),
+    Headline("LLM lyricism", "llm", "lyricism", "mean", 1),
+)
+
+
+def headline_values(
+    conn: psycopg.Connection, slugs: list[str], headlines: tuple[Headline, ...] = RUN_HEADLINES
+) -> tuple[dict[str, list[float | str | None]], list[str]]:
+    """Per artist, the value of each headline (None where there is none), and the methods the
+    emotion results came from (``lexicon:nrc`` when the lexicon stood in)."""
+    columns, params = [], []
+    for headline in headlines:
+        if headline.aggregate == "mean":
+            columns.append("avg((result->>%s)::float) FILTER (WHERE analyzer = %s)")
+        else:
+            columns.append(
+                "mode() WITHIN GROUP (ORDER BY result->>%s) FILTER (WHERE analyzer = %s)"
+            )
+        params += [headline.key, headline.analyzer]
+    rows = conn.execute(
+        f"""WITH latest AS (
+              SELECT DISTINCT ON (a.track_id, a.analyzer) a.artist_slug, a.analyzer, a.method,
+                     a.result
+              FROM analyses a JOIN tracks t ON t.id = a.track_id AND t.status = 'kept'
+                   AND a.status = 'ok'
+              WHERE a.artist_slug = ANY(%s)
+              ORDER BY a.track_id, a.analyzer, a.analyzed_at DESC)
+            SELECT artist_slug, array_agg(DISTINCT method) FILTER (WHERE analyzer = 'emotion'),
+                   {", ".join(columns)}
+            FROM latest GROUP BY artist_slug ORDER BY artist_slug""",
+        [slugs, *params],
+    ).fetchall()
+    methods = sorted({m for row in rows for m in (row[1] or [])})
+    return {row[0]: list(row[2:]) for row in rows}, methods

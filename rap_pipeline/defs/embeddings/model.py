@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from psycopg import sql
+
+from rap_pipeline.core.torch_threads import set_torch_threads
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 # candidates the HNSW search keeps per query (pgvector's hnsw.ef_search)
@@ -64,16 +65,13 @@ def _model_location(model_id: str) -> str:
 @functools.cache
 def load_model(model_id: str = DEFAULT_MODEL, threads: int | None = None) -> EmbeddingModel:
     """Loads ``model_id`` (a hub name, a local folder, or a model shipped in a wheel) once per
-    process. torch uses one thread per core unless told otherwise (RAP_TORCH_THREADS)."""
-    import torch
+    process. torch uses one thread per core unless told otherwise (``threads``)."""
     import transformers
     from sentence_transformers import SentenceTransformer
 
     transformers.utils.logging.disable_progress_bar()
 
-    torch.set_num_threads(
-        threads or int(os.environ.get("RAP_TORCH_THREADS", 0)) or os.cpu_count() or 1
-    )
+    set_torch_threads(threads)
     location = _model_location(model_id)
     try:
         encoder = SentenceTransformer(location, device="cpu")

@@ -9,6 +9,7 @@ class EmbeddingModelResource(dg.ConfigurableResource):
 
     model_id: str = DEFAULT_MODEL
     batch_size: int = 32
+    torch_threads: int = 0  # RAP_TORCH_THREADS; 0: one per core
 
     def load(self) -> EmbeddingModel:
-        return load_model(self.model_id)
+        return load_model(self.model_id, self.torch_threads or None)

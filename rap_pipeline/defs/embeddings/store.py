@@ -227,3 +227,13 @@ def write_embeddings(
                             item.vector,
                         )
                     )
+
+
+def embedded_counts(conn: psycopg.Connection, slugs: list[str], model_id: str) -> dict[str, int]:
+    """Tracks with a vector of this model, per artist."""
+    rows = conn.execute(
+        "SELECT artist_slug, count(*) FROM track_embeddings WHERE artist_slug = ANY(%s) "
+        "AND model_id = %s GROUP BY artist_slug",
+        (slugs, model_id),
+    ).fetchall()
+    return dict(rows)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from rap_pipeline.core.api_guard import ApiGuard
-from rap_pipeline.core.resources import RedisResource
+from rap_pipeline.core.resources import RedisResource, guard_for
 from rap_pipeline.defs.spotify.client import (
     DEFAULT_API_ROOT,
     DEFAULT_TOKEN_URL,
@@ -48,9 +47,5 @@ class SpotifyResource(dg.ConfigurableResource):
             max_attempts=self.max_attempts,
             backoff_initial=self.backoff_initial_s,
             backoff_max=self.backoff_max_s,
-            guard=ApiGuard(
-                self.redis.get_url(), spotify_policy(self.requests_per_s), self.redis.namespace
-            )
-            if self.redis is not None
-            else None,
+            guard=guard_for(self.redis, spotify_policy(self.requests_per_s)),
         )

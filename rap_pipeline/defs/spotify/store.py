@@ -167,3 +167,17 @@ def status_counts(conn: psycopg.Connection, artist_slug: str) -> dict[str, int]:
     return {
         status: counts.get(status, 0) for status in ("matched", "not_found", "error", "unavailable")
     }
+
+
+def match_counts(conn: psycopg.Connection, slugs: list[str]) -> dict[str, tuple[int, int]]:
+    """Per artist: (kept tracks matched on Spotify, kept tracks searched: matched or not
+    found)."""
+    rows = conn.execute(
+        """SELECT t.artist_slug,
+                  count(*) FILTER (WHERE s.status = 'matched'),
+                  count(*) FILTER (WHERE s.status IN ('matched', 'not_found'))
+           FROM tracks t JOIN spotify_tracks s ON s.track_id = t.id
+           WHERE t.status = 'kept' AND t.artist_slug = ANY(%s) GROUP BY t.artist_slug""",
+        (slugs,),
+    ).fetchall()
+    return {slug: (matched, searched) for slug, matched, searched in rows}

@@ -7,9 +7,8 @@ from typing import Literal
 
 import dagster as dg
 
-from rap_pipeline.core.api_guard import ApiGuard
 from rap_pipeline.core.paths import SAMPLE_CORPUS_DIR
-from rap_pipeline.core.resources import RedisResource
+from rap_pipeline.core.resources import RedisResource, guard_for
 from rap_pipeline.defs.tracks.corpus import CorpusSource
 from rap_pipeline.defs.tracks.genius import GeniusSource, genius_policy
 from rap_pipeline.defs.tracks.sources import SourceConfigError, TrackSource
@@ -49,11 +48,5 @@ class TrackSourceResource(dg.ConfigurableResource):
             max_attempts=self.genius_max_attempts,
             backoff_initial=self.genius_backoff_initial_s,
             backoff_max=self.genius_backoff_max_s,
-            guard=ApiGuard(
-                self.redis.get_url(),
-                genius_policy(self.genius_requests_per_s),
-                self.redis.namespace,
-            )
-            if self.redis is not None
-            else None,
+            guard=guard_for(self.redis, genius_policy(self.genius_requests_per_s)),
         )

@@ -217,3 +217,39 @@ def partition_counts(conn: psycopg.Connection, artist_slug: str) -> Counter[str]
     ):
         counts["kept" if status == "kept" else status if status == "fetch_failed" else reason] += n
     return counts
+
+
+@dataclass(frozen=True)
+class ArtistTrackCounts:
+    slug: str
+    display_name: str
+    kept: int
+    rejected: int
+    fetch_failed: int
+
+
+def artist_track_counts(conn: psycopg.Connection, slugs: list[str]) -> list[ArtistTrackCounts]:
+    """Tracks per status of each of these artists (by slug), artists without tracks too."""
+    rows = conn.execute(
+        """SELECT a.slug, a.display_name,
+                  count(t.id) FILTER (WHERE t.status = 'kept'),
+                  count(t.id) FILTER (WHERE t.status = 'rejected'),
+                  count(t.id) FILTER (WHERE t.status = 'fetch_failed')
+           FROM artists a LEFT JOIN tracks t ON t.artist_slug = a.slug
+           WHERE a.slug = ANY(%s) GROUP BY a.slug, a.display_name ORDER BY a.slug""",
+        (slugs,),
+    ).fetchall()
+    return [ArtistTrackCounts(*row) for row in rows]
+
+
+def rejection_reasons(conn: psycopg.Connection, slugs: list[str]) -> Counter[str]:
+    """Rejected tracks of these artists by reason."""
+    return Counter(
+        dict(
+            conn.execute(
+                "SELECT status_reason, count(*) FROM tracks WHERE status = 'rejected' "
+                "AND artist_slug = ANY(%s) GROUP BY status_reason",
+                (slugs,),
+            ).fetchall()
+        )
+    )

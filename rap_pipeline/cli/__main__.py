@@ -1,0 +1,3 @@
+from rap_pipeline.cli import main
+
+main()
