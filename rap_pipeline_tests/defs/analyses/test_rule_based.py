@@ -15,14 +15,13 @@ from rap_pipeline.defs.analyses.analyzer import TrackText
 from rap_pipeline.defs.analyses.rule_based import (
     THEME_LEXICONS_FILE,
     RuleBasedAnalyzer,
-    _line_compounds,
-    _vader,
     analyze_lyrics,
     pronunciation,
     rhyme_length,
     syllable_count,
     words_of,
 )
+from rap_pipeline.defs.analyses.rule_based.sentiment import _vader, line_compounds
 from rap_pipeline.defs.tracks.cleaning import classify, clean_lyrics
 from rap_pipeline.defs.tracks.corpus import corpus_files, read_records
 
@@ -169,7 +168,7 @@ def test_skipping_lines_without_vader_words_changes_no_score():
     lines = {line for text in sample_songs().values() for line in text.split("\n") if line}
     lines |= {"NO!!! :)", "kind of sad", "not good", "I ain't happy", "\U0001f600 yes"}
     vader = _vader()
-    assert _line_compounds(sorted(lines)) == [
+    assert line_compounds(sorted(lines)) == [
         vader.polarity_scores(line)["compound"] for line in sorted(lines)
     ]
 
@@ -258,8 +257,8 @@ def test_any_text_gives_values_in_range_or_says_it_has_no_words(text: str):
 def test_nothing_heavy_is_loaded_at_import():
     code = (
         "import pronouncing\n"
-        "from rap_pipeline.defs.analyses import rule_based\n"
+        "from rap_pipeline.defs.analyses.rule_based import sentiment\n"
         "assert pronouncing.lookup is None, 'cmudict loaded at import'\n"
-        "assert rule_based._vader.cache_info().currsize == 0, 'VADER built at import'\n"
+        "assert sentiment._vader.cache_info().currsize == 0, 'VADER built at import'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
