@@ -11,13 +11,13 @@ import uuid
 import dagster as dg
 import pytest
 
-from rap_pipeline.benchmarks.analyzers import (
-    BenchmarkLLMServer,
+from rap_pipeline.benchmarks.analyzers import run_analyzer_benchmark
+from rap_pipeline.benchmarks.analyzers.llm import BenchmarkLLMServer
+from rap_pipeline.benchmarks.analyzers.partitions import (
     copies,
     delete_results,
     kept_tracks,
     materialize_partitions,
-    run_analyzer_benchmark,
     write_tracks,
 )
 from rap_pipeline.core.resources import DatabaseResource

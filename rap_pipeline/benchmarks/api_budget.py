@@ -22,17 +22,16 @@ import uuid
 from dataclasses import dataclass
 
 import dagster as dg
-import psycopg
 
+from rap_pipeline.benchmarks.setup import fresh_database, write_source
 from rap_pipeline.core.database import close_pool, connect
 from rap_pipeline.core.paths import SAMPLE_CORPUS_DIR, project_file
 from rap_pipeline.core.resources import DatabaseResource, RedisResource
 from rap_pipeline.defs.artists.partitions import artists_partitions
-from rap_pipeline.defs.artists.registry import read_artists_file, register_artists
+from rap_pipeline.defs.artists.registry import read_artists_file
 from rap_pipeline.defs.spotify.assets import spotify_tracks
 from rap_pipeline.defs.spotify.resources import SpotifyResource
 from rap_pipeline.defs.tracks.corpus import CorpusSource
-from rap_pipeline.defs.tracks.store import prepare_rows, write_partition
 from rap_pipeline.samples.spotify_catalog_server import (
     CatalogServer,
     load_sample_catalog,
@@ -55,23 +54,9 @@ class Budget:
     limit_per_s: float
 
 
-def _fresh_database(server_url: str) -> str:
-    admin = server_url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DATABASE}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{BENCH_DATABASE}"')
-    return server_url.rsplit("/", 1)[0] + f"/{BENCH_DATABASE}"
-
-
 def _load_sample_tracks(database_url: str) -> list[str]:
     specs = read_artists_file(project_file("artists.yaml"))
-    source = CorpusSource(SAMPLE_CORPUS_DIR)
-    with connect(database_url) as conn:
-        register_artists(conn, specs)
-        for spec in specs:
-            fetched = source.fetch(spec)
-            write_partition(conn, spec.slug, source.name, prepare_rows(spec.slug, fetched), [])
-    return [spec.slug for spec in specs]
+    return write_source(database_url, specs, CorpusSource(SAMPLE_CORPUS_DIR))
 
 
 def enrich(
@@ -127,7 +112,7 @@ def enrich_in_parallel(runs: list[tuple], timeout_s: float = 900) -> None:
 
 
 def run_budget(server_url: str, redis_url: str, rate: float) -> Budget:
-    database_url = _fresh_database(server_url)
+    database_url = fresh_database(server_url, BENCH_DATABASE)
     try:
         slugs = _load_sample_tracks(database_url)
         with CatalogServer(load_sample_catalog(), CLIENT_ID, CLIENT_SECRET) as server:

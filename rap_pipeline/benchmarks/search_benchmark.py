@@ -37,9 +37,9 @@ import psycopg
 from rich.progress import Progress
 
 from rap_pipeline.benchmarks.search_quality import load_queries
+from rap_pipeline.benchmarks.setup import fresh_database, write_records
 from rap_pipeline.core.chunking import chunk_lyrics
 from rap_pipeline.core.database import close_pool, connect
-from rap_pipeline.defs.artists.registry import ArtistSpec, register_artists
 from rap_pipeline.defs.embeddings.model import EmbeddingModel, load_model
 from rap_pipeline.defs.embeddings.store import (
     EmbeddedTrack,
@@ -47,9 +47,6 @@ from rap_pipeline.defs.embeddings.store import (
     embed_tracks,
     write_embeddings,
 )
-from rap_pipeline.defs.tracks.corpus import record_to_track
-from rap_pipeline.defs.tracks.sources import FetchResult
-from rap_pipeline.defs.tracks.store import prepare_rows, write_partition
 from rap_pipeline.samples.corpus_generator import generate
 from rap_pipeline.search import SearchHit, vector_search
 
@@ -58,14 +55,6 @@ BENCH_DATABASE = "rap_pipeline_benchmark"
 
 def _percentile(samples: list[float], q: float) -> float:
     return float(np.percentile(np.array(samples), q))
-
-
-def _fresh_database(server_url: str) -> str:
-    admin = server_url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DATABASE}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{BENCH_DATABASE}"')
-    return server_url.rsplit("/", 1)[0] + f"/{BENCH_DATABASE}"
 
 
 def settle(url: str) -> None:
@@ -80,18 +69,9 @@ def settle(url: str) -> None:
 
 def load_tracks(url: str, records: list[dict], progress: Progress) -> float:
     """Writes the generated tracks partition by partition; returns seconds."""
-    by_artist: dict[str, list[dict]] = defaultdict(list)
-    for record in records:
-        by_artist[record["artist"]].append(record)
-    specs = [ArtistSpec(name=name) for name in by_artist]
-    task = progress.add_task("tracks (write_partition)", total=len(specs))
+    task = progress.add_task("tracks (write_partition)", total=len({r["artist"] for r in records}))
     started = time.perf_counter()
-    with connect(url) as conn:
-        register_artists(conn, specs)
-        for spec in specs:
-            fetched = FetchResult(tracks=[record_to_track(r) for r in by_artist[spec.name]])
-            write_partition(conn, spec.slug, "corpus", prepare_rows(spec.slug, fetched), [])
-            progress.advance(task)
+    write_records(url, records, on_partition=lambda: progress.advance(task))
     return time.perf_counter() - started
 
 
@@ -236,7 +216,7 @@ def run_benchmark(
     seed: int = 7,
 ) -> list[tuple[str, str, str]]:
     model = load_model(model_id)
-    url = _fresh_database(server_url)
+    url = fresh_database(server_url, BENCH_DATABASE)
     records = list(generate(artists, tracks, seed))
     rows: list[tuple[str, str, str]] = []
     with Progress() as progress:
