@@ -68,3 +68,22 @@ def test_dagster_definitions_validate_passes(embedded: ServiceURLs, tmp_path: Pa
         },
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_dg_lists_the_definitions(tmp_path: Path):
+    # [tool.dg] in pyproject.toml makes this a dg project; a fresh DAGSTER_HOME keeps dg off the
+    # repo's dagster.yaml, which needs the variables `rap-pipeline` sets
+    (tmp_path / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("dg")), "list", "defs", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=Path(__file__).resolve().parents[1],
+        env={**os.environ, "DAGSTER_HOME": str(tmp_path), "COLUMNS": "200"},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    listed = result.stdout
+    for key in ("tracks", "spotify_tracks", "lyric_embeddings", "llm_analysis", "hybrid_analysis"):
+        assert f'"{key}"' in listed
+    assert "new_artists_sensor" in listed
