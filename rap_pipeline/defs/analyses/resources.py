@@ -10,7 +10,7 @@ from rap_pipeline.core.resources import RedisResource, guard_for
 from rap_pipeline.defs.analyses.analyzer import Analyzer
 from rap_pipeline.defs.analyses.emotion import DEFAULT_EMOTION_MODEL, load_emotion_analyzer
 from rap_pipeline.defs.analyses.llm import LLMAnalyzer, llm_policy
-from rap_pipeline.defs.analyses.llm.client import ResponseFormat
+from rap_pipeline.defs.analyses.llm.formats import ResponseFormat
 
 
 @functools.cache

@@ -2,13 +2,9 @@
 chat-completions server (OpenAI, Ollama, vLLM, llama.cpp, SGLang, Novita…), through the
 official ``openai`` client.
 
-Structured outputs, negotiated per server
-    The first request to a server asks with ``response_format: json_schema`` (strict; the
-    schema in ``schema.strict_schema``), which servers with structured outputs hold the model
-    to. A server that refuses it (400/422 naming the response format) is asked again with
-    ``json_object`` and the schema in the prompt, then with plain text, read leniently. The
-    mode that worked is remembered per base URL and model in Redis for a week, so the probe
-    costs one request, not one per track. ``response_format`` other than "auto" forces a mode.
+Structured outputs, negotiated per server (``formats.py``)
+    ``json_schema`` first, then ``json_object``, then plain text, remembered per server; a
+    server not asked before gets the first track of a run alone, so the probe is one request.
 
 Retries (ours; the client is built with ``max_retries=0``)
     Timeouts, connection errors, 429 (the shared guard pauses everyone for ``Retry-After``)
@@ -37,15 +33,12 @@ The failure rule
 from __future__ import annotations
 
 import functools
-import hashlib
 import logging
-import threading
 import time
 from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import openai
 from tenacity import RetryCallState, retry, retry_if_exception, stop_after_attempt
@@ -68,16 +61,18 @@ from rap_pipeline.defs.analyses.llm.errors import (
     retry_after,
     sanitize,
 )
+from rap_pipeline.defs.analyses.llm.formats import (
+    FormatNegotiation,
+    ResponseFormat,
+    response_format_option,
+)
 from rap_pipeline.defs.analyses.llm.prompt import PROMPT_VERSION, REASK_TEMPLATE, build_messages
-from rap_pipeline.defs.analyses.llm.schema import SCHEMA_NAME, SCORE_RANGES, strict_schema
+from rap_pipeline.defs.analyses.llm.schema import SCORE_RANGES
+from rap_pipeline.defs.analyses.llm.totals import RunTotals, Spent
 
 log = logging.getLogger(__name__)
 
 DAY_S = 86_400
-ResponseFormat = Literal["auto", "json_schema", "json_object", "text"]
-# the order in which modes are tried: the most reliable first
-MODES: tuple[str, ...] = ("json_schema", "json_object", "text")
-MODE_MEMORY_S = 7 * DAY_S
 
 
 def llm_policy(requests_per_s: float = 2.0, burst: int = 4) -> ProviderPolicy:
@@ -92,51 +87,6 @@ def llm_policy(requests_per_s: float = 2.0, burst: int = 4) -> ProviderPolicy:
         open_s=60.0,
         cache_ttl_s={"chat": 180 * DAY_S},
     )
-
-
-def response_format_option(mode: str) -> dict[str, Any]:
-    """The request options of a mode (text: no ``response_format`` at all)."""
-    if mode == "json_schema":
-        schema = {"name": SCHEMA_NAME, "schema": strict_schema(), "strict": True}
-        return {"response_format": {"type": "json_schema", "json_schema": schema}}
-    if mode == "json_object":
-        return {"response_format": {"type": "json_object"}}
-    return {}
-
-
-@dataclass
-class _Spent:
-    """Tokens and calls of one track, across its attempts (failed ones cost tokens too)."""
-
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    calls: int = 0
-
-
-@dataclass
-class RunTotals:
-    tracks: int = 0
-    ok: int = 0
-    failed: int = 0
-    refused: int = 0
-    stopped: int = 0  # not asked: the run stopped early
-    cache_hits: int = 0
-    calls: int = 0  # HTTP requests made
-    retries: int = 0
-    rate_limited: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost_usd: float = 0.0
-    repaired: int = 0  # answers that needed a repair to validate
-    repairs: Counter[str] = field(default_factory=Counter)
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
-
-    def as_dict(self) -> dict[str, Any]:
-        with self.lock:
-            values = {
-                name: getattr(self, name) for name in self.__dataclass_fields__ if name != "lock"
-            }
-            return values | {"cost_usd": round(self.cost_usd, 8), "repairs": dict(self.repairs)}
 
 
 class LLMAnalyzer:
@@ -168,8 +118,6 @@ class LLMAnalyzer:
             )
         if concurrency < 1 or max_attempts < 1:
             raise ValueError("concurrency and max_attempts are at least 1")
-        if response_format not in ("auto", *MODES):
-            raise ValueError(f"response_format is auto or one of {', '.join(MODES)}")
         self._api_key = api_key
         self.base_url = base_url
         self.model = model
@@ -196,8 +144,7 @@ class LLMAnalyzer:
             ranges=dict(SCORE_RANGES),
         )
         self._totals = RunTotals()
-        self._mode_lock = threading.Lock()
-        self._mode: str | None = None if response_format == "auto" else response_format
+        self.formats = FormatNegotiation(base_url, model, response_format, guard)
         self._outcomes: list[str | None] = []  # failure signatures of the first answers
         self.stop_reason: str | None = None
         self._stopped_class = "stopped"
@@ -214,7 +161,9 @@ class LLMAnalyzer:
         refused, stopped, cache_hits, calls (HTTP requests), retries, rate_limited,
         prompt_tokens, completion_tokens, cost_usd, repaired answers and repairs by kind, and
         the response format in use."""
-        return self._totals.as_dict() | {"response_format": self._mode or "not negotiated"}
+        return self._totals.as_dict() | {
+            "response_format": self.formats.current or "not negotiated"
+        }
 
     def reset_totals(self) -> None:
         self._totals = RunTotals()
@@ -226,60 +175,23 @@ class LLMAnalyzer:
         ) / 1_000_000
 
     def _add(self, **amounts: float) -> None:
-        totals = self._totals
-        with totals.lock:
-            for name, amount in amounts.items():
-                setattr(totals, name, getattr(totals, name) + amount)
-
-    # -- the response format -------------------------------------------------------------
-    @property
-    def _memory_key(self) -> str:
-        server = hashlib.sha256(f"{self.base_url}\x00{self.model}".encode()).hexdigest()[:16]
-        return f"response_format:{server}"
-
-    def mode(self) -> str:
-        """The response format to ask with: forced, remembered, or the first to probe."""
-        with self._mode_lock:
-            if self._mode is None:
-                remembered = self.guard.recall(self._memory_key) if self.guard else None
-                self._mode = remembered if remembered in MODES else MODES[0]
-            return self._mode
-
-    def _fall_back(self, rejected: str) -> str | None:
-        """The next mode after the server rejected ``rejected`` (None: none left, or the mode
-        is forced); remembered for every process."""
-        with self._mode_lock:
-            if self.response_format != "auto":
-                return None
-            if self._mode == rejected:
-                index = MODES.index(rejected) + 1
-                if index >= len(MODES):
-                    return None
-                self._mode = MODES[index]
-                log.info("the LLM server rejected %s; asking with %s", rejected, self._mode)
-                if self.guard is not None:
-                    self.guard.remember(self._memory_key, self._mode, MODE_MEMORY_S)
-            return self._mode
-
-    def _remember_mode(self, mode: str) -> None:
-        guard = self.guard
-        if self.response_format == "auto" and guard and guard.recall(self._memory_key) != mode:
-            guard.remember(self._memory_key, mode, MODE_MEMORY_S)
+        self._totals.add(**amounts)
 
     # -- analysis ------------------------------------------------------------------------
     def analyze(self, tracks: Sequence[TrackText]) -> list[AnalysisResult]:
-        """One result per track, in input order, ``concurrency`` tracks at a time. The first
-        track goes alone, so the response format is settled once, before the others ask."""
+        """One result per track, in input order, ``concurrency`` tracks at a time."""
         if not tracks:
             return []
-        first = self.analyze_one(tracks[0])
-        rest = list(tracks[1:])
+        self.formats.mode()
+        # a server not asked before gets the first track alone, so the format is settled once
+        first = [] if self.formats.settled else [self.analyze_one(tracks[0])]
+        rest = list(tracks[len(first) :])
         if not rest:
-            return [first]
+            return first
         with ThreadPoolExecutor(
             max_workers=min(self.concurrency, len(rest)), thread_name_prefix="llm"
         ) as pool:
-            return [first, *pool.map(self.analyze_one, rest)]
+            return [*first, *pool.map(self.analyze_one, rest)]
 
     def analyze_one(self, track: TrackText) -> AnalysisResult:
         started = time.monotonic()
@@ -291,7 +203,7 @@ class LLMAnalyzer:
                 error=f"not asked: the run stopped ({self.stop_reason})",
                 error_class=self._stopped_class,
             )
-        spent = _Spent()
+        spent = Spent()
         fetched = False
         repairs: list[str] = []
 
@@ -407,7 +319,7 @@ class LLMAnalyzer:
 
     def _likely_cause(self, kind: str, error: str) -> str:
         first = f"the first {self.stop_after} answers all failed the same way ({error[:200]})"
-        mode = self._mode or "?"
+        mode = self.formats.current or "?"
         hints = {
             "invalid_answer": (
                 "the server ignores the schema written into the prompt; set "
@@ -453,7 +365,7 @@ class LLMAnalyzer:
             state.next_action.sleep if state.next_action else 0.0,
         )
 
-    def _ask(self, track: TrackText, spent: _Spent) -> tuple[Any, list[str]]:
+    def _ask(self, track: TrackText, spent: Spent) -> tuple[Any, list[str]]:
         """Calls until a valid analysis; raises the last error when attempts run out."""
         messages: list[dict[str, str]] = build_messages(track.title, track.lyrics)
         feedback: list[dict[str, str]] = []
@@ -483,7 +395,7 @@ class LLMAnalyzer:
         def send() -> Any:
             """One answer, under the mode the server takes (a rejected mode falls back at once:
             the rejection is the server's answer, not a failure of this track)."""
-            mode = self.mode()
+            mode = self.formats.mode()
             while True:
                 try:
                     if self.guard is None:
@@ -493,11 +405,11 @@ class LLMAnalyzer:
                             functools.partial(request, mode), is_failure=is_outage
                         )
                 except openai.APIStatusError as exc:
-                    if rejects_response_format(exc) and (nxt := self._fall_back(mode)):
+                    if rejects_response_format(exc) and (nxt := self.formats.rejected(mode)):
                         mode = nxt
                         continue
                     raise
-                self._remember_mode(mode)
+                self.formats.answered(mode)
                 return response
 
         def may_retry(exc: BaseException) -> bool:
