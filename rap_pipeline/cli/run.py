@@ -188,7 +188,8 @@ def _print_summary(conn, slugs: list[str], elapsed_s: float, model_id: str) -> N
     console.print(table)
     matched = sum(m for m, _ in matches.values())
     searched = sum(s for _, s in matches.values())
-    by_reason = ", ".join(f"{reason} {n}" for reason, n in reasons.most_common()) or "none"
+    ordered = sorted(reasons.items(), key=lambda item: (-item[1], item[0]))  # ties by name
+    by_reason = ", ".join(f"{reason} {n}" for reason, n in ordered) or "none"
     console.print(
         f"[bold]{len(counts)} artists[/bold], {sum(r.kept for r in counts)} tracks kept, "
         f"{sum(r.rejected for r in counts)} rejected ({by_reason}), in {elapsed_s:.1f} s"
