@@ -42,7 +42,9 @@ may be shared (the table says how loaded it was). What each bare figure is:
   valid analysis. The bare figure is the ideal ``concurrency / delay``;
   ``llm_analysis`` runs once on a partition of ``llm_tracks`` copied tracks with the Redis
   guard (a fresh namespace, so nothing is cached; 1000 requests/s, so it never throttles), at
-  the configured concurrency and at concurrency 1; the server counts requests in flight;
+  the configured concurrency and at concurrency 1; the server counts requests in flight. One
+  untimed request first settles the server's response format, as it is on every run but the
+  first against a server (that first run sends its first track alone: one delay more);
 - hybrid: the asset only, end to end (it combines stored results; there is no bare model).
 """
 

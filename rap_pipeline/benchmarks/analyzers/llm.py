@@ -21,6 +21,7 @@ from rap_pipeline.benchmarks.analyzers.partitions import (
 from rap_pipeline.benchmarks.setup import Row, ratio
 from rap_pipeline.core.local_http import LocalHTTPServer
 from rap_pipeline.core.resources import DatabaseResource, RedisResource
+from rap_pipeline.defs.analyses.analyzer import TrackText
 from rap_pipeline.defs.analyses.assets import (
     llm_analysis,
 )
@@ -148,6 +149,13 @@ def bench_llm(
                 requests_per_s=1000,
                 redis=RedisResource(url=redis_url, namespace=f"benchmark-{uuid.uuid4().hex}"),
             )
+            # the server's response format is settled once per server (a week in Redis): an
+            # untimed request on a song of no partition settles it, as on every run but the
+            # first against a server, then the log starts afresh
+            settle = llm.build()
+            settle.analyze([TrackText(0, "warm-up", "a line\nanother line", "warm-up")])
+            settle.close()
+            server.reset()
             task = progress.add_task(f"LLM: asset, concurrency {run_concurrency}", total=1)
             timing = materialize_partitions(
                 instance,
