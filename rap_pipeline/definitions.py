@@ -10,6 +10,7 @@ from rap_pipeline.defs.resources import build_resources
 
 def build_definitions(settings: Settings) -> dg.Definitions:
     """The whole code location with resources built from ``settings``."""
+    load_dotenv(override=False)  # secrets in .env reach resources as EnvVar, by name
     return dg.Definitions.merge(
         # load_from_defs_folder, its successor, needs pyproject.toml beside the package, which
         # an installed wheel does not have
@@ -26,5 +27,4 @@ def build_definitions(settings: Settings) -> dg.Definitions:
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    load_dotenv(override=False)  # secrets in .env reach EnvVar through the environment
     return build_definitions(Settings())

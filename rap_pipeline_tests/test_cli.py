@@ -107,3 +107,19 @@ def test_a_failing_artist_is_reported_with_its_error(
     assert result.returncode == 1
     assert "nobody-here" in result.stdout and "does not exist" in result.stdout
     assert "1 artist(s) failed" in result.stdout
+
+
+def test_run_force_config_is_valid_for_the_main_job():
+    import dagster as dg
+
+    from rap_pipeline.cli.run import run_config
+    from rap_pipeline.core.settings import Settings
+    from rap_pipeline.definitions import build_definitions
+
+    job = build_definitions(Settings()).resolve_job_def("main")
+    ops = dg.validate_run_config(job, run_config(force=True))["ops"]
+    forced = {name for name, op in ops.items() if (op.get("config") or {}).get("force")}
+    assert forced == {"rule_based_analysis", "emotion_analysis", "llm_analysis"}
+    assert not dg.validate_run_config(job, run_config(force=False))["ops"]["llm_analysis"][
+        "config"
+    ]["force"]

@@ -129,10 +129,6 @@ def _run_partitions(
     slugs = [spec.slug for spec in specs]
     add_partitions(slugs)
     job = build_definitions(settings).resolve_job_def("main")
-    run_config = {
-        **_QUIET_RUN_CONFIG,
-        "ops": {name: {"config": {"force": True}} for name in _FORCEABLE} if force else {},
-    }
     failed: dict[str, str] = {}
     with (
         DagsterInstance.get() as instance,
@@ -150,7 +146,7 @@ def _run_partitions(
             result = job.execute_in_process(
                 instance=instance,
                 partition_key=slug,
-                run_config=run_config,
+                run_config=run_config(force),
                 raise_on_error=False,
             )
             if not result.success:
@@ -158,6 +154,12 @@ def _run_partitions(
             progress.advance(task)
         progress.update(task, description="done")
     return failed
+
+
+def run_config(force: bool) -> dict:
+    """The run's config: quiet logs; with ``force``, failed analyses are asked again now."""
+    forced = {name: {"config": {"force": True}} for name in _FORCEABLE} if force else {}
+    return {**_QUIET_RUN_CONFIG, "ops": forced}
 
 
 def _first_error(result) -> str:
