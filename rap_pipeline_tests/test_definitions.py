@@ -23,7 +23,9 @@ def test_code_location_loads_with_the_expected_graph():
         "tracks_rejected_share_below_threshold",
     }
     assert loaded.resolve_job_def("main").partitions_def == artists_partitions
-    assert loaded.resolve_sensor_def("new_artists_sensor").job_name == "main"
+    assert loaded.resolve_sensor_def("automation_sensor").default_status == (
+        dg.DefaultSensorStatus.RUNNING
+    )
     assert set(loaded.resources) >= {
         "database",
         "redis",

@@ -10,6 +10,7 @@ from collections import Counter
 
 import dagster as dg
 
+from rap_pipeline.core.automation import keep_fresh_and_rerun_on_new_code
 from rap_pipeline.core.resources import DatabaseResource
 from rap_pipeline.defs.analyses import emotion, hybrid, llm
 from rap_pipeline.defs.analyses.analyzer import Analyzer, AnalyzerInfo
@@ -136,6 +137,7 @@ def analyze_partition(
     kinds={"python"},
     code_version=RuleBasedAnalyzer.info.version,
     check_specs=analysis_check_specs("rule_based_analysis"),
+    automation_condition=keep_fresh_and_rerun_on_new_code(),
 )
 def rule_based_analysis(
     context: dg.AssetExecutionContext, database: DatabaseResource, config: AnalysisConfig
@@ -153,6 +155,7 @@ def rule_based_analysis(
     kinds={"pytorch"},
     code_version=emotion.VERSION,
     check_specs=analysis_check_specs("emotion_analysis"),
+    automation_condition=keep_fresh_and_rerun_on_new_code(),
 )
 def emotion_analysis(
     context: dg.AssetExecutionContext,
@@ -184,6 +187,7 @@ def emotion_analysis(
     code_version=llm.PROMPT_VERSION,
     check_specs=analysis_check_specs("llm_analysis"),
     pool="llm_api",
+    automation_condition=keep_fresh_and_rerun_on_new_code(),
 )
 def llm_analysis(
     context: dg.AssetExecutionContext,
@@ -227,6 +231,7 @@ def llm_analysis(
     kinds={"python"},
     code_version=hybrid.VERSION,
     check_specs=analysis_check_specs("hybrid_analysis"),
+    automation_condition=keep_fresh_and_rerun_on_new_code(),
 )
 def hybrid_analysis(
     context: dg.AssetExecutionContext, database: DatabaseResource

@@ -1,4 +1,5 @@
-"""Watches the artists file and adds new artists as partitions, with a run for each."""
+"""Watches the artists file and adds new artists as partitions; the automation sensor then
+materializes each new partition (``core/automation.py``)."""
 
 import hashlib
 from pathlib import Path
@@ -8,7 +9,6 @@ import dagster as dg
 from rap_pipeline.core.resources import DatabaseResource
 from rap_pipeline.defs.artists.partitions import artists_partitions
 from rap_pipeline.defs.artists.registry import read_artists_file, register_artists
-from rap_pipeline.defs.jobs import main_job
 
 
 class ArtistsFileResource(dg.ConfigurableResource):
@@ -17,15 +17,16 @@ class ArtistsFileResource(dg.ConfigurableResource):
     path: str = "artists.yaml"
 
 
-@dg.sensor(job=main_job, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)
+@dg.sensor(minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)
 def new_artists_sensor(
     context: dg.SensorEvaluationContext,
     database: DatabaseResource,
     artists_file: ArtistsFileResource,
 ) -> dg.SensorResult | dg.SkipReason:
-    """Adds the artists-file entries that are not partitions yet and requests one run of the
-    main job for each new artist only. The cursor is the file's hash, so an unchanged file
-    costs one read."""
+    """Adds the artists-file entries that are not partitions yet (and registers them in the
+    ``artists`` table). It requests no run: a new partition is what the assets' automation
+    conditions materialize, so a new artist is run once, by the automation sensor. The cursor
+    is the file's hash, so an unchanged file costs one read."""
     path = Path(artists_file.path)
     if not path.exists():
         return dg.SkipReason(f"no artists file at {path.resolve()}")
@@ -40,8 +41,5 @@ def new_artists_sensor(
     new = [spec.slug for spec in specs if spec.slug not in known]
     return dg.SensorResult(
         dynamic_partitions_requests=[artists_partitions.build_add_request(new)] if new else [],
-        run_requests=[
-            dg.RunRequest(partition_key=slug, run_key=f"new-artist:{slug}") for slug in new
-        ],
         cursor=digest,
     )

@@ -4,6 +4,7 @@ import time
 
 import dagster as dg
 
+from rap_pipeline.core.automation import keep_fresh_and_rerun_on_new_code
 from rap_pipeline.core.resources import DatabaseResource
 from rap_pipeline.defs.artists.partitions import artists_partitions
 from rap_pipeline.defs.embeddings.checks import EMBEDDING_CHECK_SPECS, run_embedding_checks
@@ -24,6 +25,7 @@ from rap_pipeline.defs.embeddings.store import (
     kinds={"pgvector", "pytorch"},
     code_version="1",
     check_specs=EMBEDDING_CHECK_SPECS,
+    automation_condition=keep_fresh_and_rerun_on_new_code(),
 )
 def lyric_embeddings(
     context: dg.AssetExecutionContext,
@@ -72,6 +74,7 @@ def lyric_embeddings(
     deps=[lyric_embeddings],
     kinds={"pgvector"},
     code_version="1",
+    automation_condition=keep_fresh_and_rerun_on_new_code(),
 )
 def similar_tracks(
     context: dg.AssetExecutionContext,

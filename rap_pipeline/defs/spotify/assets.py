@@ -4,6 +4,7 @@ import time
 
 import dagster as dg
 
+from rap_pipeline.core.automation import keep_fresh
 from rap_pipeline.core.resources import DatabaseResource
 from rap_pipeline.defs.artists.partitions import artists_partitions
 from rap_pipeline.defs.artists.registry import get_artist
@@ -42,6 +43,7 @@ def _not_found_preview(run, limit: int = 10) -> str:
     code_version=str(PAYLOAD_VERSION),
     check_specs=SPOTIFY_CHECK_SPECS,
     pool="spotify_api",
+    automation_condition=keep_fresh(),
 )
 def spotify_tracks(
     context: dg.AssetExecutionContext,

@@ -4,6 +4,7 @@ import time
 
 import dagster as dg
 
+from rap_pipeline.core.automation import keep_fresh
 from rap_pipeline.core.resources import DatabaseResource
 from rap_pipeline.defs.artists.partitions import artists_partitions
 from rap_pipeline.defs.artists.registry import get_artist
@@ -31,6 +32,7 @@ def _preview(rows: list, limit: int = 5) -> str:
     retry_policy=dg.RetryPolicy(
         max_retries=3, delay=30, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
     ),
+    automation_condition=keep_fresh(),
 )
 def tracks(
     context: dg.AssetExecutionContext,

@@ -1,0 +1,25 @@
+"""The automation conditions of the assets: what the Dagster daemon's automation sensor
+materializes without anyone asking (``AutomationCondition``, evaluated every tick)."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+AC = dg.AutomationCondition
+
+
+def keep_fresh() -> dg.AutomationCondition:
+    """A partition is materialized when it is new (a new artist) or an upstream partition was
+    updated, and not while an input is missing, in progress, or failed a blocking check.
+    Partitions that existed before automation started are not back-filled."""
+    return (AC.eager() & AC.all_deps_blocking_checks_passed()).with_label(
+        "new partition or upstream partition updated; inputs present, done and checked"
+    )
+
+
+def keep_fresh_and_rerun_on_new_code() -> dg.AutomationCondition:
+    """``keep_fresh``, and every partition again when the asset's ``code_version`` changes (a
+    new analyzer or prompt version): only that asset and what depends on it."""
+    return (
+        keep_fresh() | AC.code_version_changed().with_label("code version changed: all partitions")
+    ).with_label("keep fresh; all partitions again on a new code version")
