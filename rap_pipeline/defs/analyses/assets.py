@@ -144,7 +144,10 @@ def rule_based_analysis(
 ) -> dg.MaterializeResult:
     """Rhyme (CMU dictionary, with a fallback for slang), flow, vocabulary richness (MTLD),
     repetition, VADER sentiment and lexicon themes of every kept track (docs/metrics.md has
-    every formula). Rows in ``analyses`` with analyzer ``rule_based``."""
+    every formula). Rows in ``analyses`` with analyzer ``rule_based``.
+
+    Automation: materialized for a new partition or when its upstream partition was updated,
+    never past a failed blocking check; every partition again when its code version changes."""
     return analyze_partition(context, database, RuleBasedAnalyzer(), config)
 
 
@@ -165,7 +168,10 @@ def emotion_analysis(
 ) -> dg.MaterializeResult:
     """Emotion probabilities of whole songs from a transformers classifier (chunked by stanza,
     token-weighted mean). When the model cannot be loaded, the NRC lexicon analyzer stands in,
-    and every row and this materialization say so (method ``lexicon:nrc``)."""
+    and every row and this materialization say so (method ``lexicon:nrc``).
+
+    Automation: materialized for a new partition or when its upstream partition was updated,
+    never past a failed blocking check; every partition again when its code version changes."""
     analyzer, fallback_reason = emotion_model.load()
     if fallback_reason and fallback_reason not in _REPORTED:
         context.log.warning(fallback_reason)  # once per process; every materialization says it
@@ -197,7 +203,10 @@ def llm_analysis(
 ) -> dg.MaterializeResult:
     """Themes, mood, techniques and 1–10 quality scores with rationales from a chat model on
     any OpenAI-compatible server, validated against a schema. A failed or refused answer is a
-    failed row, never a result. Without RAP_LLM_BASE_URL / RAP_LLM_MODEL: "not configured"."""
+    failed row, never a result. Without RAP_LLM_BASE_URL / RAP_LLM_MODEL: "not configured".
+
+    Automation: materialized for a new partition or when its upstream partition was updated,
+    never past a failed blocking check; every partition again when its code version changes."""
     if not llm.configured:
         context.log.info("the LLM analyzer is not configured (RAP_LLM_BASE_URL, RAP_LLM_MODEL)")
         return dg.MaterializeResult(
@@ -237,7 +246,10 @@ def hybrid_analysis(
     context: dg.AssetExecutionContext, database: DatabaseResource
 ) -> dg.MaterializeResult:
     """One profile per track (valence, craft, dominant emotion, themes) combined from the
-    track's available analyses with documented weights; each profile lists its inputs."""
+    track's available analyses with documented weights; each profile lists its inputs.
+
+    Automation: materialized for a new partition or when its upstream partition was updated,
+    never past a failed blocking check; every partition again when its code version changes."""
     slug, info = context.partition_key, hybrid.INFO
     with database.connect() as conn:
         inputs = latest_inputs(conn, slug, hybrid.INPUT_ANALYZERS)

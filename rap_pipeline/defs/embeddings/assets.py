@@ -35,7 +35,10 @@ def lyric_embeddings(
     """Sentence-transformers vectors of the artist's kept lyrics (tables ``lyric_chunks`` and
     ``track_embeddings``): whole songs, split by stanza into chunks the model reads entirely,
     the track vector being the normalized mean of its chunks. Only new or changed lyrics are
-    embedded (lyrics hash + model id)."""
+    embedded (lyrics hash + model id).
+
+    Automation: materialized for a new partition or when its upstream partition was updated,
+    never past a failed blocking check; every partition again when its code version changes."""
     slug = context.partition_key
     started = time.perf_counter()
     model = embedding_model.load()
@@ -83,7 +86,10 @@ def similar_tracks(
 ) -> dg.MaterializeResult:
     """The nearest tracks (10, any artist, by track vector) of each of the artist's tracks, for
     recommendations (table ``similar_tracks``). Neighbours among other artists' tracks are
-    those embedded when this partition ran."""
+    those embedded when this partition ran.
+
+    Automation: materialized for a new partition or when its upstream partition was updated,
+    never past a failed blocking check; every partition again when its code version changes."""
     model = embedding_model.load()
     with database.connect() as conn:
         rows = write_similar_tracks(conn, context.partition_key, model)

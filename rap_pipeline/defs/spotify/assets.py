@@ -59,6 +59,9 @@ def spotify_tracks(
     Matches are re-enriched after ``stale_after_days``; ``force`` re-enriches everything.
     Answers are cached in Redis, so a re-run of an unchanged partition makes no HTTP request.
     Without credentials the asset records "not configured" and succeeds.
+
+    Automation: materialized for a new partition or when its upstream partition was updated,
+    never past a failed blocking check.
     """
     slug = context.partition_key
     started = time.monotonic()

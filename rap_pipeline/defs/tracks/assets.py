@@ -45,6 +45,9 @@ def tracks(
     live_version, not_a_song, instrumental, empty, too_short, oversized, not_lyrics,
     undecodable, duplicate_lyrics), or ``fetch_failed`` (retried next run, never stored as
     empty). The partition is written in one transaction; unchanged rows are not touched.
+
+    Automation: materialized for a new partition or when its upstream partition was updated,
+    never past a failed blocking check.
     """
     slug = context.partition_key
     started = time.monotonic()
