@@ -68,6 +68,7 @@ WHERE: dict[str, tuple[str, Callable[[dict[str, Any], Settings], Any], Any]] = {
     "SPOTIFY_CLIENT_SECRET": ("secret-x", resource("spotify", "client_secret"), SECRET),
     "SPOTIFY_API_ROOT": ("http://s-x/v1/", resource("spotify", "api_root"), None),
     "SPOTIFY_TOKEN_URL": ("http://s-x/token", resource("spotify", "token_url"), None),
+    "RAP_SPOTIFY_STALE_AFTER_DAYS": ("7", resource("spotify", "stale_after_days"), 7),
     "RAP_EMOTION_MODEL": ("/models/emotion-x", resource("emotion_model", "model_id"), None),
     "RAP_EMOTION_QUANTIZE_INT8": ("true", resource("emotion_model", "quantize_int8"), True),
     "RAP_LLM_BASE_URL": ("http://llm-x/v1", resource("llm", "base_url"), None),

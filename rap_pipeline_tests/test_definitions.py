@@ -89,3 +89,28 @@ def test_dg_lists_the_definitions(tmp_path: Path):
     for key in ("tracks", "spotify_tracks", "lyric_embeddings", "llm_analysis", "hybrid_analysis"):
         assert f'"{key}"' in listed
     assert "new_artists_sensor" in listed
+
+
+def test_every_partitioned_asset_runs_batched_and_every_pool_has_a_limit():
+    from rap_pipeline.core.dagster_home import POOL_LIMITS
+    from rap_pipeline.defs.artists.partitions import BATCHED_BACKFILLS
+
+    graph = defs().resolve_asset_graph()
+    pools = set()
+    for assets_def in graph.assets_defs:
+        if assets_def.partitions_def is not None:
+            assert assets_def.backfill_policy == BATCHED_BACKFILLS, assets_def.key
+        for node in assets_def.node_def.iterate_op_defs():
+            pools.update([node.pool] if node.pool else [])
+    assert pools == set(POOL_LIMITS)
+
+
+def test_the_instance_config_is_valid_for_dagster(tmp_path: Path):
+    from dagster._core.instance.config import dagster_instance_config
+
+    (tmp_path / "dagster.yaml").write_text((Path(__file__).parents[1] / "dagster.yaml").read_text())
+    config, _ = dagster_instance_config(str(tmp_path))  # raises on an invalid config
+    runs = config["concurrency"]["runs"]
+    assert runs["max_concurrent_runs"] >= 1
+    assert {"key": "dagster/backfill", "limit": 2} in runs["tag_concurrency_limits"]
+    assert config["run_monitoring"]["enabled"]

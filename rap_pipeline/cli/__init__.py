@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from rap_pipeline.cli import artists, benchmark, corpus, dagster, run, search, services
+from rap_pipeline.cli import artists, backfill, benchmark, corpus, dagster, run, search, services
 from rap_pipeline.cli.output import USER_ERRORS, console
 
 app = typer.Typer(
@@ -13,6 +13,7 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 app.command()(run.run)
+app.command()(backfill.backfill)
 app.command("search")(search.search_command)
 app.command("similar")(search.similar_command)
 app.command()(dagster.dev)

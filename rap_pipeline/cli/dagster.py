@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from rap_pipeline.cli.output import console, fail
-from rap_pipeline.core.dagster_home import use_dagster_environment
+from rap_pipeline.core.dagster_home import apply_pool_limits, use_dagster_environment
 from rap_pipeline.core.database import connect, describe_url
 from rap_pipeline.core.paths import project_file
 from rap_pipeline.core.services import ServiceError, services_for_command
@@ -19,12 +19,16 @@ from rap_pipeline.core.settings import get_settings
 
 def run_dagster(args: list[str]) -> int:
     """Runs the dagster CLI with the pipeline's servers and instance (DAGSTER_HOME)."""
+    from dagster import DagsterInstance
+
     settings = get_settings()
     try:
         with services_for_command(settings) as urls:
             use_dagster_environment(settings, urls)
             with connect(urls.database_url):
                 pass  # applies migrations, which create the schema Dagster's storage uses
+            with DagsterInstance.get() as instance:
+                apply_pool_limits(instance)
             console.print(f"PostgreSQL {describe_url(urls.database_url)}")
             try:
                 return subprocess.run([sys.executable, "-m", "dagster", *args]).returncode

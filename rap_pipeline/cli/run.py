@@ -19,12 +19,13 @@ from rich.table import Table
 
 from rap_pipeline.cli.artists import add_partitions
 from rap_pipeline.cli.output import USER_ERRORS, console, fail
-from rap_pipeline.core.dagster_home import use_dagster_environment
+from rap_pipeline.core.dagster_home import apply_pool_limits, use_dagster_environment
 from rap_pipeline.core.database import connect
 from rap_pipeline.core.paths import project_file
 from rap_pipeline.core.services import ServiceURLs, services_for_command
 from rap_pipeline.core.settings import Settings, get_settings
 from rap_pipeline.defs.analyses.store import RUN_HEADLINES, headline_values
+from rap_pipeline.defs.artists.partitions import artists_partitions, partition_ranges, range_tags
 from rap_pipeline.defs.artists.registry import ArtistSpec, read_artists_file, register_artists
 from rap_pipeline.defs.embeddings.store import embedded_counts
 from rap_pipeline.defs.spotify.store import match_counts
@@ -118,7 +119,9 @@ def _describe_spotify(settings: Settings, run_settings: Settings) -> str:
 def _run_partitions(
     settings: Settings, urls: ServiceURLs, specs: list[ArtistSpec], force: bool
 ) -> dict[str, str]:
-    """Runs the main job per artist; returns the failed artists with their first error."""
+    """Runs the main job over the artists in batched runs (ranges of up to
+    ``PARTITIONS_PER_RUN`` partitions, as a backfill would); returns the failed artists with
+    their first error."""
     from dagster import DagsterInstance
 
     from rap_pipeline.definitions import build_definitions
@@ -140,18 +143,22 @@ def _run_partitions(
             console=console,
         ) as progress,
     ):
+        apply_pool_limits(instance)
+        ordered = instance.get_dynamic_partitions(artists_partitions.name)
         task = progress.add_task("artists", total=len(slugs))
-        for slug in slugs:
-            progress.update(task, description=slug)
+        for first, last in partition_ranges(ordered, set(slugs)):
+            batch = ordered[ordered.index(first) : ordered.index(last) + 1]
+            progress.update(task, description=first if first == last else f"{first} … {last}")
             result = job.execute_in_process(
                 instance=instance,
-                partition_key=slug,
+                tags=range_tags(first, last),
                 run_config=run_config(force),
                 raise_on_error=False,
             )
             if not result.success:
-                failed[slug] = _first_error(result)
-            progress.advance(task)
+                failed.update(dict.fromkeys(batch, _first_error(result)))
+            failed.update(_failed_partitions(result))
+            progress.advance(task, len(batch))
         progress.update(task, description="done")
     return failed
 
@@ -171,6 +178,17 @@ def _first_error(result) -> str:
                 error = error.cause
             return error.message.strip().splitlines()[0]
     return "run failed"
+
+
+def _failed_partitions(result) -> dict[str, str]:
+    """Partitions that failed inside a run that finished the others (see ``batches.py``)."""
+    failed = {}
+    for event in result.get_asset_materialization_events():
+        materialization = event.step_materialization_data.materialization
+        metadata = materialization.metadata
+        if "partition_status" in metadata and metadata["partition_status"].value == "failed":
+            failed[materialization.partition] = metadata["error"].value
+    return failed
 
 
 def _print_summary(conn, slugs: list[str], elapsed_s: float, model_id: str) -> None:

@@ -42,3 +42,23 @@ def dagster_environment(settings: Settings, urls: ServiceURLs) -> dict[str, str]
 
 def use_dagster_environment(settings: Settings, urls: ServiceURLs) -> None:
     os.environ.update(dagster_environment(settings, urls))
+
+
+# Steps of a pool that may run at once across all runs. dagster.yaml can only hold a default
+# for every pool; these are set on the instance when a pool has no limit yet, so a limit
+# changed later (UI, or `rap-pipeline dagster instance concurrency set POOL N`) is kept.
+POOL_LIMITS = {
+    "lyrics_source": 2,  # Genius (or the local corpus): tracks
+    "spotify_api": 2,  # spotify_tracks; requests are also paced by the shared Redis limiter
+    "llm_api": 1,  # llm_analysis; a run has RAP_LLM_CONCURRENCY requests in flight
+    "vector_index": 1,  # lyric_embeddings, similar_tracks: the model and HNSW writes
+}
+
+
+def apply_pool_limits(instance) -> None:
+    """Sets ``POOL_LIMITS`` on the instance for the pools that have no limit yet."""
+    storage = instance.event_log_storage
+    existing = storage.get_concurrency_keys()
+    for pool, limit in POOL_LIMITS.items():
+        if pool not in existing:
+            storage.set_concurrency_slots(pool, limit)

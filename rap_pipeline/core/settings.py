@@ -71,6 +71,8 @@ class Settings(BaseSettings):
         default="https://accounts.spotify.com/api/token",
         validation_alias=AliasChoices("SPOTIFY_TOKEN_URL", "RAP_SPOTIFY_TOKEN_URL"),
     )
+    # a match older than this is re-enriched (by the refresh sensor and the weekly schedule)
+    spotify_stale_after_days: int = 30
     # what spotify_tracks rows say they came from (sample_catalog for offline sample runs)
     spotify_source_name: str = "spotify"
 

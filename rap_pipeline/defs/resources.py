@@ -60,6 +60,7 @@ def build_resources(settings: Settings) -> dict[str, Any]:
             api_root=settings.spotify_api_root,
             token_url=settings.spotify_token_url,
             source_name=settings.spotify_source_name,
+            stale_after_days=settings.spotify_stale_after_days,
             redis=redis,
         ),
         "emotion_model": EmotionModelResource(

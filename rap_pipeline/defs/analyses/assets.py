@@ -31,7 +31,8 @@ from rap_pipeline.defs.analyses.store import (
     stored_rows,
     write_results,
 )
-from rap_pipeline.defs.artists.partitions import artists_partitions
+from rap_pipeline.defs.artists.batches import PartitionOutcome, materialize_partitions
+from rap_pipeline.defs.artists.partitions import BATCHED_BACKFILLS, artists_partitions
 
 # metrics whose spread across all stored results is checked (see checks.py)
 SPREAD_METRICS = {
@@ -76,58 +77,62 @@ def _checks(conn, asset_name: str, slug: str, info: AnalyzerInfo) -> tuple[list,
     ], ok_results
 
 
-def analyze_partition(
+def analyze_partitions(
     context: dg.AssetExecutionContext,
     database: DatabaseResource,
     analyzer: Analyzer,
     config: AnalysisConfig,
     metadata: dict | None = None,
 ) -> dg.MaterializeResult:
-    """The glue of every analyzer asset: pending tracks in, results stored, checks run.
-    Tracks whose last failure has not yet reached its next attempt are skipped and listed
-    as deferred (``config.force`` asks them regardless)."""
-    slug, info = context.partition_key, analyzer.info
-    asset_name = context.asset_key.path[-1]
-    with database.connect() as conn:
-        pending = pending_tracks(conn, slug, info, force=config.force)
-        deferred = [] if config.force else deferred_tracks(conn, slug, info)
-    started = time.perf_counter()
-    results = analyzer.analyze(pending) if pending else []
-    analyze_s = time.perf_counter() - started
-    with database.connect() as conn:
-        write_results(conn, slug, info, {t.track_id: t.lyrics_hash for t in pending}, results)
-        check_results, ok_results = _checks(conn, asset_name, slug, info)
-    failures = [r for r in results if r.status == "failed"]
-    for failure in failures[:10]:
-        context.log.warning("track %s: %s", failure.track_id, failure.error)
-    stop_reason = getattr(analyzer, "stop_reason", None)
-    if stop_reason:  # stored above, so the next run knows; retrying the step would re-pay
-        raise dg.Failure(
-            description=f"{asset_name} stopped: {stop_reason}",
+    """The glue of every analyzer asset, for each partition of the run: pending tracks in,
+    results stored, checks run. Tracks whose last failure has not yet reached its next attempt
+    are skipped and listed as deferred (``config.force`` asks them regardless)."""
+    info, asset_name = analyzer.info, context.asset_key.path[-1]
+
+    def materialize_one(slug: str) -> PartitionOutcome:
+        with database.connect() as conn:
+            pending = pending_tracks(conn, slug, info, force=config.force)
+            deferred = [] if config.force else deferred_tracks(conn, slug, info)
+        started = time.perf_counter()
+        results = analyzer.analyze(pending) if pending else []
+        analyze_s = time.perf_counter() - started
+        with database.connect() as conn:
+            hashes = {t.track_id: t.lyrics_hash for t in pending}
+            write_results(conn, slug, info, hashes, results)
+            check_results, ok_results = _checks(conn, asset_name, slug, info)
+        failures = [r for r in results if r.status == "failed"]
+        for failure in failures[:10]:
+            context.log.warning("%s, track %s: %s", slug, failure.track_id, failure.error)
+        stop_reason = getattr(analyzer, "stop_reason", None)
+        if stop_reason:  # stored above, so the next run knows; retrying would re-pay
+            raise dg.Failure(
+                description=f"{asset_name} stopped at partition {slug}: {stop_reason}",
+                metadata={
+                    "failed_this_run": len(failures),
+                    "failures_by_class": dict(Counter(r.error_class for r in failures)),
+                },
+                allow_retries=False,
+            )
+        return PartitionOutcome(
             metadata={
+                "analyzer": info.name,
+                "version": info.version,
+                "method": info.method,
+                "analyzed_this_run": len(results),
                 "failed_this_run": len(failures),
-                "failures_by_class": dict(Counter(r.error_class for r in failures)),
+                "failures_by_class": dict(Counter(r.error_class for r in failures)) or "none",
+                "deferred": len(deferred),
+                "deferred_tracks": [d.as_dict() for d in deferred[:DEFERRED_LISTED]] or "none",
+                "tracks_with_results": len(ok_results),
+                "analyze_seconds": round(analyze_s, 3),
+                "tracks_per_second": round(len(results) / analyze_s, 1) if analyze_s else 0.0,
+                "means": _means(ok_results, HEADLINES.get(info.name, [])) or "none",
+                **(metadata or {}),
             },
-            allow_retries=False,
+            check_results=check_results,
         )
-    return dg.MaterializeResult(
-        metadata={
-            "analyzer": info.name,
-            "version": info.version,
-            "method": info.method,
-            "analyzed_this_run": len(results),
-            "failed_this_run": len(failures),
-            "failures_by_class": dict(Counter(r.error_class for r in failures)) or "none",
-            "deferred": len(deferred),
-            "deferred_tracks": [d.as_dict() for d in deferred[:DEFERRED_LISTED]] or "none",
-            "tracks_with_results": len(ok_results),
-            "analyze_seconds": round(analyze_s, 3),
-            "tracks_per_second": round(len(results) / analyze_s, 1) if analyze_s else 0.0,
-            "means": _means(ok_results, HEADLINES.get(info.name, [])) or "none",
-            **(metadata or {}),
-        },
-        check_results=check_results,
-    )
+
+    return materialize_partitions(context, database, materialize_one)
 
 
 @dg.asset(
@@ -138,6 +143,7 @@ def analyze_partition(
     code_version=RuleBasedAnalyzer.info.version,
     check_specs=analysis_check_specs("rule_based_analysis"),
     automation_condition=keep_fresh_and_rerun_on_new_code(),
+    backfill_policy=BATCHED_BACKFILLS,
 )
 def rule_based_analysis(
     context: dg.AssetExecutionContext, database: DatabaseResource, config: AnalysisConfig
@@ -148,7 +154,7 @@ def rule_based_analysis(
 
     Automation: materialized for a new partition or when its upstream partition was updated,
     never past a failed blocking check; every partition again when its code version changes."""
-    return analyze_partition(context, database, RuleBasedAnalyzer(), config)
+    return analyze_partitions(context, database, RuleBasedAnalyzer(), config)
 
 
 @dg.asset(
@@ -159,6 +165,7 @@ def rule_based_analysis(
     code_version=emotion.VERSION,
     check_specs=analysis_check_specs("emotion_analysis"),
     automation_condition=keep_fresh_and_rerun_on_new_code(),
+    backfill_policy=BATCHED_BACKFILLS,
 )
 def emotion_analysis(
     context: dg.AssetExecutionContext,
@@ -176,7 +183,7 @@ def emotion_analysis(
     if fallback_reason and fallback_reason not in _REPORTED:
         context.log.warning(fallback_reason)  # once per process; every materialization says it
         _REPORTED.add(fallback_reason)
-    return analyze_partition(
+    return analyze_partitions(
         context,
         database,
         analyzer,
@@ -194,6 +201,7 @@ def emotion_analysis(
     check_specs=analysis_check_specs("llm_analysis"),
     pool="llm_api",
     automation_condition=keep_fresh_and_rerun_on_new_code(),
+    backfill_policy=BATCHED_BACKFILLS,
 )
 def llm_analysis(
     context: dg.AssetExecutionContext,
@@ -223,12 +231,11 @@ def llm_analysis(
         )
     analyzer = llm.build()
     try:
-        result = analyze_partition(context, database, analyzer, config)
+        result = analyze_partitions(context, database, analyzer, config)
     finally:
         analyzer.close()
-    totals = analyzer.run_totals()
     return dg.MaterializeResult(
-        metadata={**result.metadata, "status": "analyzed", "run_totals": totals},
+        metadata={**result.metadata, "status": "analyzed", "run_totals": analyzer.run_totals()},
         check_results=result.check_results,
     )
 
@@ -241,6 +248,7 @@ def llm_analysis(
     code_version=hybrid.VERSION,
     check_specs=analysis_check_specs("hybrid_analysis"),
     automation_condition=keep_fresh_and_rerun_on_new_code(),
+    backfill_policy=BATCHED_BACKFILLS,
 )
 def hybrid_analysis(
     context: dg.AssetExecutionContext, database: DatabaseResource
@@ -250,36 +258,40 @@ def hybrid_analysis(
 
     Automation: materialized for a new partition or when its upstream partition was updated,
     never past a failed blocking check; every partition again when its code version changes."""
-    slug, info = context.partition_key, hybrid.INFO
-    with database.connect() as conn:
-        inputs = latest_inputs(conn, slug, hybrid.INPUT_ANALYZERS)
-        hashes = {track_id: hybrid.inputs_hash(found) for track_id, found in inputs.items()}
-        stored = stored_rows(conn, slug, info)
-        due = [t for t, digest in hashes.items() if stored.get(t, ("",))[0] != digest]
-        results = [hybrid.profile(track_id, inputs[track_id]) for track_id in due]
-        write_results(conn, slug, info, hashes, results)
-        current = [
-            (status, result)
-            for track_id, (digest, status, result) in stored_rows(conn, slug, info).items()
-            if hashes.get(track_id) == digest
-        ]
-        ok_results = [result for status, result in current if status == "ok"]
-        check_results = [
-            coverage_result(
-                "hybrid_analysis", len(inputs), len(ok_results), len(current) - len(ok_results)
-            ),
-            check_ranges("hybrid_analysis", info, ok_results),
-            check_spread(conn, "hybrid_analysis", info, SPREAD_METRICS["hybrid"]),
-        ]
-    used = Counter(i.analyzer for found in inputs.values() for i in found)
-    return dg.MaterializeResult(
-        metadata={
-            "analyzer": info.name,
-            "version": info.version,
-            "combined_this_run": len(results),
-            "tracks_by_input": dict(used) or "none",
-            "weights": hybrid.WEIGHTS,
-            "means": _means(ok_results, HEADLINES["hybrid"]) or "none",
-        },
-        check_results=check_results,
-    )
+    info = hybrid.INFO
+
+    def materialize_one(slug: str) -> PartitionOutcome:
+        with database.connect() as conn:
+            inputs = latest_inputs(conn, slug, hybrid.INPUT_ANALYZERS)
+            hashes = {track_id: hybrid.inputs_hash(found) for track_id, found in inputs.items()}
+            stored = stored_rows(conn, slug, info)
+            due = [t for t, digest in hashes.items() if stored.get(t, ("",))[0] != digest]
+            results = [hybrid.profile(track_id, inputs[track_id]) for track_id in due]
+            write_results(conn, slug, info, hashes, results)
+            current = [
+                (status, result)
+                for track_id, (digest, status, result) in stored_rows(conn, slug, info).items()
+                if hashes.get(track_id) == digest
+            ]
+            ok_results = [result for status, result in current if status == "ok"]
+            check_results = [
+                coverage_result(
+                    "hybrid_analysis", len(inputs), len(ok_results), len(current) - len(ok_results)
+                ),
+                check_ranges("hybrid_analysis", info, ok_results),
+                check_spread(conn, "hybrid_analysis", info, SPREAD_METRICS["hybrid"]),
+            ]
+        used = Counter(i.analyzer for found in inputs.values() for i in found)
+        return PartitionOutcome(
+            metadata={
+                "analyzer": info.name,
+                "version": info.version,
+                "combined_this_run": len(results),
+                "tracks_by_input": dict(used) or "none",
+                "weights": hybrid.WEIGHTS,
+                "means": _means(ok_results, HEADLINES["hybrid"]) or "none",
+            },
+            check_results=check_results,
+        )
+
+    return materialize_partitions(context, database, materialize_one)

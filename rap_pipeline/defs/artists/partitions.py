@@ -1,5 +1,42 @@
+from collections.abc import Collection, Sequence
+
 import dagster as dg
+from dagster._core.storage.tags import (  # the tags of Dagster's own single-run backfills
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+)
 
 # The one partitions definition of the pipeline: a partition per artist, keyed by slug
 # (see slugs.py); the display name lives in the `artists` table.
 artists_partitions = dg.DynamicPartitionsDefinition(name="artists")
+
+# Partitions per run of a backfill (UI, sensors, schedules, `rap-pipeline run`): a run costs
+# seconds of Dagster overhead, one partition's work is often milliseconds. See README
+# "Batched runs" for the measurement behind the number.
+PARTITIONS_PER_RUN = 25
+BATCHED_BACKFILLS = dg.BackfillPolicy.multi_run(max_partitions_per_run=PARTITIONS_PER_RUN)
+
+
+def partition_ranges(
+    ordered: Sequence[str], wanted: Collection[str], size: int = PARTITIONS_PER_RUN
+) -> list[tuple[str, str]]:
+    """The ``wanted`` partitions as (first, last) ranges of at most ``size`` partitions in the
+    instance's order (``ordered``), none holding a partition that is not wanted: what one run
+    each materializes (a run covers a range of partitions, not a set)."""
+    ranges: list[list[str]] = []
+    previous_wanted = False
+    for key in ordered:
+        if key not in wanted:
+            previous_wanted = False
+            continue
+        if previous_wanted and len(ranges[-1]) < size:
+            ranges[-1].append(key)
+        else:
+            ranges.append([key])
+        previous_wanted = True
+    return [(keys[0], keys[-1]) for keys in ranges]
+
+
+def range_tags(first: str, last: str) -> dict[str, str]:
+    """The run tags of a run over the partitions ``first`` … ``last``."""
+    return {ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last}

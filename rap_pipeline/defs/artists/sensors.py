@@ -7,6 +7,7 @@ from pathlib import Path
 import dagster as dg
 
 from rap_pipeline.core.resources import DatabaseResource
+from rap_pipeline.defs.artists.due import due_partitions_tick
 from rap_pipeline.defs.artists.partitions import artists_partitions
 from rap_pipeline.defs.artists.registry import read_artists_file, register_artists
 
@@ -43,3 +44,23 @@ def new_artists_sensor(
         dynamic_partitions_requests=[artists_partitions.build_add_request(new)] if new else [],
         cursor=digest,
     )
+
+
+# partitions that failed inside a multi-partition run (see batches.py), when their retry is due
+FAILED_PARTITIONS_SQL = """SELECT asset, artist_slug, next_attempt_at AS due_at
+                           FROM partition_failures"""
+
+
+@dg.sensor(
+    target=dg.AssetSelection.all(),
+    minimum_interval_seconds=300,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+)
+def failed_partitions_sensor(
+    context: dg.SensorEvaluationContext, database: DatabaseResource
+) -> dg.SensorResult:
+    """Runs again, in batched runs, the partitions that failed inside a run that finished the
+    others (table ``partition_failures``), once their back-off (10 min, 1 h, 6 h, then daily)
+    has expired. Only the asset that failed runs."""
+    with database.connect() as conn:
+        return due_partitions_tick(context, conn, FAILED_PARTITIONS_SQL, {}, "failed partitions")

@@ -1,0 +1,192 @@
+"""The real Dagster daemon keeps the pipeline fresh, with no other action: a new artist is
+materialized through the whole graph; a new analyzer version re-runs that analyzer (and what
+combines it) for every partition and nothing else; a partition whose Spotify data comes due
+is re-enriched alone.
+
+The daemon (``dagster-daemon run``) runs against the embedded PostgreSQL of the test session,
+launching each run in its own process as it would for a user; Spotify is the local server
+over the bundled sample catalog; the code location is ``daemon/definitions.py`` (the real
+definitions, with sensors ticking every few seconds)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import dagster as dg
+import psycopg
+import pytest
+from dagster._core.scheduler.instigation import InstigatorType
+
+from rap_pipeline.core.dagster_home import dagster_environment
+from rap_pipeline.core.services import ServiceURLs
+from rap_pipeline.core.settings import Settings
+from rap_pipeline.samples.spotify_catalog_server import CatalogServer, load_sample_catalog
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+ASSETS = (
+    "tracks",
+    "spotify_tracks",
+    "lyric_embeddings",
+    "similar_tracks",
+    "rule_based_analysis",
+    "emotion_analysis",
+    "llm_analysis",
+    "hybrid_analysis",
+)
+ARTISTS = {"mc-verity": "MC Verity", "lil-ember": "Lil Ember"}  # of the sample corpus
+
+
+@pytest.fixture
+def environment(tmp_path: Path, database_url: str, embedded: ServiceURLs) -> Iterator[dict]:
+    """The environment of every process of the test: CLI, daemon, code server, runs."""
+    with CatalogServer(load_sample_catalog(), "daemon-id", "daemon-secret") as spotify:
+        settings = Settings(data_dir=tmp_path / "data")
+        urls = ServiceURLs(database_url=database_url, redis_url=embedded.redis_url)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("RAP_", "SPOTIFY_"))}
+        env.update(
+            dagster_environment(settings, urls),
+            RAP_DATABASE_URL=database_url,
+            RAP_REDIS_URL=embedded.redis_url,
+            RAP_ARTISTS_FILE=str(tmp_path / "no-artists-file.yaml"),
+            SPOTIFY_CLIENT_ID="daemon-id",
+            SPOTIFY_CLIENT_SECRET="daemon-secret",
+            SPOTIFY_API_ROOT=spotify.api_root,
+            SPOTIFY_TOKEN_URL=spotify.token_url,
+            PYTHONPATH=str(REPO),
+        )
+        yield env
+
+
+@contextmanager
+def running_daemon(env: dict, log: Path, **extra: str) -> Iterator[None]:
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            [
+                str(BIN / "dagster-daemon"),
+                "run",
+                "-m",
+                "rap_pipeline_tests.daemon.definitions",
+                "-d",
+                str(REPO),
+            ],
+            env={**env, **extra},
+            cwd=REPO,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            yield
+        finally:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str, log: Path) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(2)
+    tail = "\n".join(log.read_text(errors="replace").splitlines()[-40:])
+    raise AssertionError(f"after {timeout:.0f} s: not {what}\n--- daemon log ---\n{tail}")
+
+
+def materializations(instance: dg.DagsterInstance) -> Counter:
+    """(asset, partition) → number of materializations."""
+    found: Counter = Counter()
+    for name in ASSETS:
+        records = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey(name)), limit=10_000
+        ).records
+        found.update((name, record.partition_key) for record in records)
+    return found
+
+
+def automation_ticked(instance: dg.DagsterInstance) -> bool:
+    for state in instance.all_instigator_state(instigator_type=InstigatorType.SENSOR):
+        if state.origin.instigator_name == "automation_sensor":
+            return bool(instance.get_ticks(state.instigator_origin_id, state.selector_id, limit=1))
+    return False
+
+
+def test_the_daemon_keeps_the_pipeline_fresh(
+    environment: dict, tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+):
+    for name in ("DAGSTER_HOME", "RAP_DAGSTER_POSTGRES_URL", "RAP_DAGSTER_ARTIFACTS_DIR"):
+        monkeypatch.setenv(name, environment[name])
+    log = tmp_path / "daemon.log"
+    with dg.DagsterInstance.get() as instance:
+        # 1. a new artist, added through the CLI, is materialized through the whole graph
+        with running_daemon(environment, log):
+            wait_until(lambda: automation_ticked(instance), 120, "ticking", log)
+            subprocess.run(
+                [str(BIN / "rap-pipeline"), "artists", "add", *ARTISTS.values()],
+                env=environment,
+                cwd=tmp_path,
+                check=True,
+            )
+            expected = {(asset, slug) for asset in ASSETS for slug in ARTISTS}
+            wait_until(
+                lambda: expected <= set(materializations(instance)),
+                420,
+                "every asset materialized for both new artists",
+                log,
+            )
+        failed = instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE]))
+        assert not failed
+        before = materializations(instance)
+        assert set(before.values()) == {1}  # each partition of each asset exactly once
+
+        # 2. a new version of one analyzer: that asset for every partition, and the hybrid
+        # profile that combines it; nothing else
+        with running_daemon(environment, log, RAP_TEST_NEW_CODE_VERSION="rule_based_analysis"):
+            rerun = {(a, s) for a in ("rule_based_analysis", "hybrid_analysis") for s in ARTISTS}
+
+            def bumped() -> bool:
+                now = materializations(instance)
+                return all(now[key] == before[key] + 1 for key in rerun)
+
+            wait_until(bumped, 300, "the analyzer re-run for every partition", log)
+            time.sleep(15)  # a few more ticks: nothing else may follow
+            after_bump = materializations(instance)
+            assert after_bump - before == Counter(dict.fromkeys(rerun, 1))
+
+            # 3. one partition's Spotify matches come due (older than the 30-day TTL in a
+            # few seconds): that partition's spotify_tracks alone is re-enriched
+            with psycopg.connect(database_url) as conn:
+                stale = conn.execute(
+                    "UPDATE spotify_tracks SET enriched_at = now() - interval '30 days' "
+                    "+ interval '5 seconds' WHERE artist_slug = 'lil-ember' "
+                    "AND status = 'matched' RETURNING track_id"
+                ).fetchall()
+            assert stale
+            refreshed = ("spotify_tracks", "lil-ember")
+            wait_until(
+                lambda: materializations(instance)[refreshed] == after_bump[refreshed] + 1,
+                180,
+                "lil-ember's Spotify data re-enriched",
+                log,
+            )
+            time.sleep(10)
+            assert materializations(instance) - after_bump == Counter({refreshed: 1})
+        with psycopg.connect(database_url) as conn:
+            still_stale = conn.execute(
+                "SELECT count(*) FROM spotify_tracks WHERE artist_slug = 'lil-ember' "
+                "AND enriched_at < now() - interval '29 days'"
+            ).fetchone()[0]
+        assert still_stale == 0
+        assert not instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE]))
