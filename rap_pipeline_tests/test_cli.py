@@ -123,3 +123,28 @@ def test_run_force_config_is_valid_for_the_main_job():
     assert not dg.validate_run_config(job, run_config(force=False))["ops"]["llm_analysis"][
         "config"
     ]["force"]
+
+
+def test_backfill_says_what_is_wrong_with_its_arguments(
+    database_url: str, embedded: ServiceURLs, tmp_path: Path
+):
+    env = {
+        "RAP_DATA_DIR": str(tmp_path / "data"),
+        "RAP_DATABASE_URL": database_url,
+        "RAP_REDIS_URL": embedded.redis_url,
+    }
+    added = _cli(env, "artists", "add", "MC Verity")
+    assert added.returncode == 0, added.stdout + added.stderr
+    cases = {
+        ("tracks",): "exactly one of --artists, --stale, --all",
+        ("lyrics", "--all"): "unknown asset(s) lyrics; the assets: emotion_analysis",
+        ("tracks", "--artists", "mc-verity,nobody"): "not partitions: nobody",
+    }
+    for args, message in cases.items():
+        result = _cli(env, "backfill", *args)
+        assert result.returncode == 1, args
+        assert message in " ".join(result.stdout.split()), result.stdout
+        assert "Traceback" not in result.stdout + result.stderr
+    nothing_due = _cli(env, "backfill", "spotify_tracks", "--stale")
+    assert nothing_due.returncode == 0
+    assert "nothing is due for these assets: no backfill launched" in nothing_due.stdout

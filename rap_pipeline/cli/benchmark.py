@@ -131,3 +131,36 @@ def benchmark_search_quality(
     console.print(
         f"mean precision@{k}: {mean_precision(results, k):.3f} over {len(results)} queries"
     )
+
+
+@app.command("refresh")
+def benchmark_refresh(
+    artists: Annotated[int, typer.Option(help="Generated artists (partitions).")] = 1000,
+    tracks: Annotated[int, typer.Option(help="Generated tracks over all artists.")] = 3000,
+) -> None:
+    """A first run and a no-op refresh of a generated corpus in batched runs (offline
+    analyzers), Dagster's share per stage, the cheap analyzers against their bare rate, an
+    analyzer version bump, embedding writes; throwaway database rap_pipeline_benchmark_refresh."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from rap_pipeline.benchmarks.refresh import run_refresh_benchmark
+
+    settings = get_settings()
+    started = time.monotonic()
+    tasks: dict[str, int] = {}
+    with (
+        services_for_command(settings) as urls,
+        Progress(
+            TextColumn("{task.description:<24}"), BarColumn(), MofNCompleteColumn(), console=console
+        ) as progress,
+    ):
+
+        def advance(label: str, done: int, total: int) -> None:
+            if label not in tasks:
+                tasks[label] = progress.add_task(label, total=total)
+            progress.advance(tasks[label], done)
+
+        rows = run_refresh_benchmark(settings, urls, artists, tracks, advance)
+    print_measures(
+        f"refresh benchmark: {artists:,} artists, {tracks:,} generated tracks", rows, started
+    )

@@ -19,13 +19,17 @@ from rich.table import Table
 
 from rap_pipeline.cli.artists import add_partitions
 from rap_pipeline.cli.output import USER_ERRORS, console, fail
-from rap_pipeline.core.dagster_home import apply_pool_limits, use_dagster_environment
+from rap_pipeline.core.dagster_home import (
+    apply_pool_limits,
+    keep_storage_connections,
+    use_dagster_environment,
+)
 from rap_pipeline.core.database import connect
 from rap_pipeline.core.paths import project_file
 from rap_pipeline.core.services import ServiceURLs, services_for_command
 from rap_pipeline.core.settings import Settings, get_settings
 from rap_pipeline.defs.analyses.store import RUN_HEADLINES, headline_values
-from rap_pipeline.defs.artists.partitions import artists_partitions, partition_ranges, range_tags
+from rap_pipeline.defs.artists.partitions import execute_in_batches
 from rap_pipeline.defs.artists.registry import ArtistSpec, read_artists_file, register_artists
 from rap_pipeline.defs.embeddings.store import embedded_counts
 from rap_pipeline.defs.spotify.store import match_counts
@@ -144,21 +148,16 @@ def _run_partitions(
         ) as progress,
     ):
         apply_pool_limits(instance)
-        ordered = instance.get_dynamic_partitions(artists_partitions.name)
+        keep_storage_connections(instance)
         task = progress.add_task("artists", total=len(slugs))
-        for first, last in partition_ranges(ordered, set(slugs)):
-            batch = ordered[ordered.index(first) : ordered.index(last) + 1]
-            progress.update(task, description=first if first == last else f"{first} … {last}")
-            result = job.execute_in_process(
-                instance=instance,
-                tags=range_tags(first, last),
-                run_config=run_config(force),
-                raise_on_error=False,
-            )
+
+        def record(batch: list[str], result, _seconds: float) -> None:
             if not result.success:
                 failed.update(dict.fromkeys(batch, _first_error(result)))
             failed.update(_failed_partitions(result))
-            progress.advance(task, len(batch))
+            progress.update(task, advance=len(batch), description=batch[-1])
+
+        execute_in_batches(job, instance, slugs, run_config(force), on_result=record)
         progress.update(task, description="done")
     return failed
 

@@ -14,14 +14,18 @@ DAGSTER_SCHEMA = "dagster"
 
 
 def dagster_storage_url(database_url: str) -> str:
-    """The pipeline database, with Dagster's tables kept in their own schema.
+    """The pipeline database, with Dagster's tables kept in their own schema, and commits that
+    do not wait for the WAL flush: a run writes several events per partition, each its own
+    transaction. A PostgreSQL crash can then lose the last fraction of a second of events
+    (never corrupt them); a partition whose materialization was lost is run again, which
+    the assets' idempotence makes cheap.
 
     dagster-postgres needs the psycopg2 driver (its queries use psycopg2's client-side
     parameters), while SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3.
     """
     scheme, rest = database_url.split("://", 1)
     separator = "&" if "?" in rest else "?"
-    options = quote(f"-csearch_path={DAGSTER_SCHEMA}")
+    options = quote(f"-csearch_path={DAGSTER_SCHEMA} -csynchronous_commit=off")
     return f"postgresql+psycopg2://{rest}{separator}options={options}"
 
 
@@ -42,6 +46,14 @@ def dagster_environment(settings: Settings, urls: ServiceURLs) -> dict[str, str]
 
 def use_dagster_environment(settings: Settings, urls: ServiceURLs) -> None:
     os.environ.update(dagster_environment(settings, urls))
+
+
+def keep_storage_connections(instance) -> None:
+    """A long-lived process that executes many runs in process (``rap-pipeline run``, the
+    benchmarks) keeps its storage connections open: dagster-postgres otherwise opens one per
+    query, which more than doubled the time of a batched run (measured with cProfile: 2,572
+    connections for one run of 25 partitions). Dagster's webserver does the same."""
+    instance.optimize_for_webserver(statement_timeout=0, pool_recycle=3600, max_overflow=4)
 
 
 # Steps of a pool that may run at once across all runs. dagster.yaml can only hold a default

@@ -1,7 +1,7 @@
 """The real Dagster daemon keeps the pipeline fresh, with no other action: a new artist is
 materialized through the whole graph; a new analyzer version re-runs that analyzer (and what
 combines it) for every partition and nothing else; a partition whose Spotify data comes due
-is re-enriched alone.
+is re-enriched alone; `rap-pipeline backfill --force` re-enriches the partition it names.
 
 The daemon (``dagster-daemon run``) runs against the embedded PostgreSQL of the test session,
 launching each run in its own process as it would for a user; Spotify is the local server
@@ -182,7 +182,49 @@ def test_the_daemon_keeps_the_pipeline_fresh(
                 log,
             )
             time.sleep(10)
-            assert materializations(instance) - after_bump == Counter({refreshed: 1})
+            after_refresh = materializations(instance)
+            assert after_refresh - after_bump == Counter({refreshed: 1})
+
+            # 4. a person disputes one artist's matches: a forced backfill from the terminal
+            # re-searches every kept track of that partition, and touches nothing else
+            launched = subprocess.run(
+                [
+                    str(BIN / "rap-pipeline"),
+                    "backfill",
+                    "spotify_tracks",
+                    "--artists",
+                    "mc-verity",
+                    "--force",
+                ],
+                env=environment,
+                cwd=tmp_path,
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            assert "/runs/b/" in launched.stdout
+            forced = ("spotify_tracks", "mc-verity")
+            wait_until(
+                lambda: materializations(instance)[forced] == after_refresh[forced] + 1,
+                180,
+                "the forced backfill of mc-verity's Spotify data done",
+                log,
+            )
+            time.sleep(10)
+            assert materializations(instance) - after_refresh == Counter({forced: 1})
+            latest = instance.fetch_materializations(
+                dg.AssetRecordsFilter(
+                    asset_key=dg.AssetKey("spotify_tracks"), asset_partitions=["mc-verity"]
+                ),
+                limit=1,
+            ).records[0]
+            metadata = latest.asset_materialization.metadata
+            with psycopg.connect(database_url) as conn:
+                kept = conn.execute(
+                    "SELECT count(*) FROM tracks WHERE artist_slug = 'mc-verity' "
+                    "AND status = 'kept'"
+                ).fetchone()[0]
+            assert metadata["tracks_enriched_this_run"].value == kept
         with psycopg.connect(database_url) as conn:
             still_stale = conn.execute(
                 "SELECT count(*) FROM spotify_tracks WHERE artist_slug = 'lil-ember' "

@@ -73,8 +73,17 @@ def _checks(conn, asset_name: str, slug: str, info: AnalyzerInfo) -> tuple[list,
     return [
         check_coverage(conn, asset_name, slug, info),
         check_ranges(asset_name, info, ok_results),
-        check_spread(conn, asset_name, info, SPREAD_METRICS.get(info.name, [])),
     ], ok_results
+
+
+def _spread_check(database: DatabaseResource, asset_name: str, info: AnalyzerInfo):
+    """The spread check judges every artist's stored results: once per run, not per partition."""
+
+    def run_check() -> list[dg.AssetCheckResult]:
+        with database.connect() as conn:
+            return [check_spread(conn, asset_name, info, SPREAD_METRICS.get(info.name, []))]
+
+    return run_check
 
 
 def analyze_partitions(
@@ -132,7 +141,9 @@ def analyze_partitions(
             check_results=check_results,
         )
 
-    return materialize_partitions(context, database, materialize_one)
+    return materialize_partitions(
+        context, database, materialize_one, _spread_check(database, asset_name, info)
+    )
 
 
 @dg.asset(
@@ -279,7 +290,6 @@ def hybrid_analysis(
                     "hybrid_analysis", len(inputs), len(ok_results), len(current) - len(ok_results)
                 ),
                 check_ranges("hybrid_analysis", info, ok_results),
-                check_spread(conn, "hybrid_analysis", info, SPREAD_METRICS["hybrid"]),
             ]
         used = Counter(i.analyzer for found in inputs.values() for i in found)
         return PartitionOutcome(
@@ -294,4 +304,6 @@ def hybrid_analysis(
             check_results=check_results,
         )
 
-    return materialize_partitions(context, database, materialize_one)
+    return materialize_partitions(
+        context, database, materialize_one, _spread_check(database, "hybrid_analysis", info)
+    )

@@ -13,6 +13,7 @@ behaves as before (its step retry policy applies). An error that concerns every 
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -43,14 +44,17 @@ def materialize_partitions(
     context: dg.AssetExecutionContext,
     database: DatabaseResource,
     materialize_one: Callable[[str], PartitionOutcome],
+    run_checks: Callable[[], list[dg.AssetCheckResult]] | None = None,
 ) -> dg.MaterializeResult:
     """``materialize_one(slug)`` for every partition of the run, each partition's metadata on
-    its own materialization, and each check's results merged into one per check."""
+    its own materialization, and each check's results merged into one per check. Checks that
+    judge all partitions together (``run_checks``) run once, after the partitions."""
     asset_name = context.asset_key.path[-1]
     slugs = list(context.partition_keys)
     outcomes: dict[str, PartitionOutcome] = {}
     errors: dict[str, Exception] = {}
     for slug in slugs:
+        started = time.perf_counter()
         try:
             outcomes[slug] = materialize_one(slug)
         except dg.Failure as exc:
@@ -73,7 +77,13 @@ def materialize_partitions(
             )
         else:
             context.add_asset_metadata(
-                {"partition_status": "ok", **outcomes[slug].metadata}, partition_key=slug
+                {
+                    "partition_status": "ok",
+                    **outcomes[slug].metadata,
+                    # the partition's own work, without Dagster's share of the run
+                    "partition_seconds": round(time.perf_counter() - started, 4),
+                },
+                partition_key=slug,
             )
     with database.connect() as conn:
         record_failures(conn, asset_name, errors)
@@ -90,7 +100,7 @@ def materialize_partitions(
             "partitions_failed": len(failed),
             "failed_partitions": failed[:FAILED_PARTITIONS_LISTED] or "none",
         },
-        check_results=merge_check_results(outcomes),
+        check_results=merge_check_results(outcomes) + (run_checks() if run_checks else []),
     )
 
 

@@ -1,4 +1,5 @@
-from collections.abc import Collection, Sequence
+import time
+from collections.abc import Callable, Collection, Sequence
 
 import dagster as dg
 from dagster._core.storage.tags import (  # the tags of Dagster's own single-run backfills
@@ -40,3 +41,31 @@ def partition_ranges(
 def range_tags(first: str, last: str) -> dict[str, str]:
     """The run tags of a run over the partitions ``first`` … ``last``."""
     return {ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last}
+
+
+def execute_in_batches(
+    job: dg.JobDefinition,
+    instance: dg.DagsterInstance,
+    slugs: Collection[str],
+    run_config: dict,
+    size: int = PARTITIONS_PER_RUN,
+    on_result: Callable[[list[str], dg.ExecuteInProcessResult, float], None] | None = None,
+) -> list[dg.ExecuteInProcessResult]:
+    """``job`` in process over ``slugs``, one run per range of at most ``size`` partitions (what
+    the backfill policy gives the daemon's runs); ``on_result(partitions, result, seconds)``
+    after each run."""
+    ordered = instance.get_dynamic_partitions(artists_partitions.name)
+    results = []
+    for first, last in partition_ranges(ordered, set(slugs), size):
+        batch = list(ordered[ordered.index(first) : ordered.index(last) + 1])
+        started = time.perf_counter()
+        result = job.execute_in_process(
+            instance=instance,
+            tags=range_tags(first, last),
+            run_config=run_config,
+            raise_on_error=False,
+        )
+        if on_result is not None:
+            on_result(batch, result, time.perf_counter() - started)
+        results.append(result)
+    return results
