@@ -144,7 +144,7 @@ def freshness_checks(
 
 
 freshness_checks_job = dg.define_asset_job(
-    "freshness_checks",
+    "check_freshness",
     selection=dg.AssetSelection.checks(freshness_checks),
     description="The freshness checks alone, over every partition.",
 )

@@ -13,7 +13,7 @@ from rap_pipeline_tests.defs.test_due_sensors import _track
 
 def _evaluations(instance, monkeypatch, database_url) -> dict[str, dg.AssetCheckEvaluation]:
     monkeypatch.setenv("RAP_DATABASE_URL", database_url)
-    job = build_definitions(Settings()).resolve_job_def("freshness_checks")
+    job = build_definitions(Settings()).resolve_job_def("check_freshness")
     result = job.execute_in_process(instance=instance)
     assert result.success
     return {e.check_name: e for e in result.get_asset_check_evaluations()}
