@@ -19,22 +19,41 @@ automation_sensor = dg.AutomationConditionSensorDefinition(
 )
 
 
+def _with_model_versions(definitions: dg.Definitions, settings: Settings) -> dg.Definitions:
+    """The local models' ids in the code versions of the assets they make: configuring another
+    embedding or emotion model re-runs those assets for every partition (automation's
+    code_version_changed). Not the LLM's: a new paid model applies to partitions as they next
+    run, or to all with `rap-pipeline backfill llm_analysis --all`."""
+    models = {
+        "lyric_embeddings": settings.embedding_model,
+        "emotion_analysis": settings.emotion_model,
+    }
+
+    def versioned(spec: dg.AssetSpec) -> dg.AssetSpec:
+        return spec.replace_attributes(
+            code_version=f"{spec.code_version}+{models[spec.key.path[-1]]}"
+        )
+
+    return definitions.map_resolved_asset_specs(func=versioned, selection=list(models))
+
+
 def build_definitions(settings: Settings) -> dg.Definitions:
     """The whole code location with resources built from ``settings``."""
     load_dotenv(override=False)  # secrets in .env reach resources as EnvVar, by name
-    return dg.Definitions.merge(
+    merged = dg.Definitions.merge(
         # load_from_defs_folder, its successor, needs pyproject.toml beside the package, which
         # an installed wheel does not have
         dg.load_defs(defs_root=rap_pipeline.defs),
         dg.Definitions(
             sensors=[automation_sensor],
             resources=build_resources(settings),
-            # Assets talk to PostgreSQL and external APIs; parallelism comes from one run per
-            # artist partition, so steps run in process (~20 ms) rather than in a subprocess
+            # Assets talk to PostgreSQL and external APIs; a run covers many partitions
+            # (batched runs), so steps run in process (~20 ms) rather than in a subprocess
             # each (~3 s).
             executor=dg.in_process_executor,
         ),
     )
+    return _with_model_versions(merged, settings)
 
 
 @dg.definitions

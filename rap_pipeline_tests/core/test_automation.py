@@ -13,12 +13,14 @@ ANALYSES = ("rule_based_analysis", "emotion_analysis", "llm_analysis", "hybrid_a
 AFTER_TRACKS = ("spotify_tracks", "lyric_embeddings", "similar_tracks", *ANALYSES)
 
 
-def assets_defs(new_code_version_of: str | None = None) -> list[dg.AssetsDefinition]:
+def assets_defs(
+    new_code_version_of: str | None = None, settings: Settings | None = None
+) -> list[dg.AssetsDefinition]:
     """The code location's assets (resources bound), one of them with a new code version."""
-    graph = build_definitions(Settings()).resolve_asset_graph()
+    graph = build_definitions(settings or Settings()).resolve_asset_graph()
     defs = []
     for definition in graph.assets_defs:
-        if definition.key.to_user_string() == new_code_version_of:
+        if definition.keys and definition.key.to_user_string() == new_code_version_of:
             (definition,) = dg.map_asset_specs(
                 lambda spec: spec.replace_attributes(code_version="new"), [definition]
             )
@@ -102,19 +104,35 @@ def test_nothing_runs_downstream_of_a_failed_blocking_check():
         assert requested(result) == {}
 
 
+def _everything_materialized(instance: dg.DagsterInstance):
+    """Partitions a and b materialized and checked, ticked until nothing is requested."""
+    instance.add_dynamic_partitions(artists_partitions.name, ["a", "b"])
+    result = tick(assets_defs(), instance)
+    for partition in ("a", "b"):
+        materialized(instance, "tracks", partition, TRACKS_BLOCKING)
+        materialized(instance, "lyric_embeddings", partition, EMBEDDINGS_BLOCKING)
+        for asset in ("spotify_tracks", "similar_tracks", *ANALYSES):
+            materialized(instance, asset, partition)
+    result = tick(assets_defs(), instance, result)
+    result = tick(assets_defs(), instance, result)
+    assert requested(result) == {}
+    return result
+
+
+def test_another_embedding_model_reembeds_every_partition_and_nothing_else():
+    with dg.instance_for_test() as instance:
+        result = _everything_materialized(instance)
+        other_model = Settings(embedding_model="sentence-transformers/all-mpnet-base-v2")
+        result = tick(assets_defs(settings=other_model), instance, result)
+        assert requested(result) == {
+            "lyric_embeddings": ["a", "b"],
+            "similar_tracks": ["a", "b"],
+        }
+
+
 def test_a_new_analyzer_version_reruns_that_analyzer_for_every_partition_only():
     with dg.instance_for_test() as instance:
-        instance.add_dynamic_partitions(artists_partitions.name, ["a", "b"])
-        result = tick(assets_defs(), instance)
-        for partition in ("a", "b"):  # everything materialized and checked before the bump
-            materialized(instance, "tracks", partition, TRACKS_BLOCKING)
-            materialized(instance, "lyric_embeddings", partition, EMBEDDINGS_BLOCKING)
-            for asset in ("spotify_tracks", "similar_tracks", *ANALYSES):
-                materialized(instance, asset, partition)
-        result = tick(assets_defs(), instance, result)
-        result = tick(assets_defs(), instance, result)
-        assert requested(result) == {}
-
+        result = _everything_materialized(instance)
         result = tick(assets_defs(new_code_version_of="rule_based_analysis"), instance, result)
         # that analyzer everywhere, and the hybrid profile that combines it; nothing else
         assert requested(result) == {
