@@ -73,13 +73,10 @@ def _launch(
     all_partitions: bool,
     force: bool,
 ) -> tuple[str | None, list[str]]:
-    from dagster import AssetKey, DagsterInstance
-    from dagster._core.execution.backfill import PartitionBackfill
-    from dagster._core.utils import make_new_backfill_id
-    from dagster._time import get_current_timestamp
+    from dagster import DagsterInstance
 
     from rap_pipeline.definitions import build_definitions
-    from rap_pipeline.defs.artists.partitions import artists_partitions
+    from rap_pipeline.defs.artists.partitions import artists_partitions, launch_backfill
 
     graph = build_definitions(settings).resolve_asset_graph()
     known = sorted(key.to_user_string() for key in graph.materializable_asset_keys)
@@ -104,23 +101,16 @@ def _launch(
         if not slugs:
             return None, []
         forced = [name for name in assets if name in FORCEABLE] if force else []
-        backfill = PartitionBackfill.from_asset_partitions(
-            backfill_id=make_new_backfill_id(),
-            asset_graph=graph,
-            partition_names=slugs,
-            asset_selection=[AssetKey(name) for name in assets],
-            backfill_timestamp=get_current_timestamp(),
-            tags={"rap_pipeline/reason": "rap-pipeline backfill"},
-            dynamic_partitions_store=instance,
-            all_partitions=False,
-            title=f"rap-pipeline backfill {' '.join(assets)}",
-            description=None,
+        backfill_id = launch_backfill(
+            instance,
+            graph,
+            assets,
+            slugs,
             run_config={"ops": {name: {"config": {"force": True}} for name in forced}}
             if forced
             else None,
         )
-        instance.add_backfill(backfill)
-    return backfill.backfill_id, slugs
+    return backfill_id, slugs
 
 
 def _due_slugs(conn, assets: list[str], stale_after_days: int) -> set[str]:

@@ -69,3 +69,35 @@ def execute_in_batches(
             on_result(batch, result, time.perf_counter() - started)
         results.append(result)
     return results
+
+
+def launch_backfill(
+    instance: dg.DagsterInstance,
+    graph,
+    assets: Sequence[str],
+    slugs: Sequence[str],
+    run_config: dict | None = None,
+    reason: str = "rap-pipeline backfill",
+) -> str:
+    """Adds a backfill of ``assets`` × ``slugs`` to the instance, as the UI's "materialize
+    partitions" does; the daemon runs it in batched runs. Returns its id."""
+    from dagster._core.execution.backfill import PartitionBackfill
+    from dagster._core.utils import make_new_backfill_id
+    from dagster._time import get_current_timestamp
+
+    title = f"{reason}: {' '.join(assets)}"
+    backfill = PartitionBackfill.from_asset_partitions(
+        backfill_id=make_new_backfill_id(),
+        asset_graph=graph,
+        partition_names=list(slugs),
+        asset_selection=[dg.AssetKey(name) for name in assets],
+        backfill_timestamp=get_current_timestamp(),
+        tags={"rap_pipeline/reason": reason},
+        dynamic_partitions_store=instance,
+        all_partitions=False,
+        title=title if len(title) <= 100 else reason,  # Dagster's limit
+        description=None,
+        run_config=run_config,
+    )
+    instance.add_backfill(backfill)
+    return backfill.backfill_id
