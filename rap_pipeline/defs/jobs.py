@@ -1,9 +1,12 @@
 import dagster as dg
 
-# Everything for one artist, in dependency order: what `rap-pipeline run` executes per artist
-# and what the new-artists sensor requests.
+from rap_pipeline.defs.freshness import freshness_checks
+
+# Everything for the artists of a run, in dependency order: what `rap-pipeline run` executes
+# over each range of partitions. The freshness checks judge all partitions on their own
+# schedule, not after each run.
 main_job = dg.define_asset_job(
     "main",
-    selection=dg.AssetSelection.all(),
-    description="Materializes every asset (and its checks) for one artist partition.",
+    selection=dg.AssetSelection.all() - dg.AssetSelection.checks(freshness_checks),
+    description="Materializes every asset (and its checks) for a range of artist partitions.",
 )

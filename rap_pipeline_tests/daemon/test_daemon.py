@@ -123,6 +123,8 @@ def automation_ticked(instance: dg.DagsterInstance) -> bool:
     return False
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(1500)  # runs are processes of their own; the phases wait for the daemon
 def test_the_daemon_keeps_the_pipeline_fresh(
     environment: dict, tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
 ):
