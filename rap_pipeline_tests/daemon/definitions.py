@@ -41,6 +41,7 @@ def _definitions() -> dg.Definitions:
     ]
     return dg.Definitions(
         assets=assets,
+        asset_checks=real.asset_checks,
         jobs=real.jobs,
         sensors=[_fast(sensor) for sensor in real.sensors],
         schedules=real.schedules,
