@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import resource
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -25,7 +24,7 @@ from pathlib import Path
 import dagster as dg
 from pydantic import SecretStr
 
-from rap_pipeline.benchmarks.setup import Row, fresh_database, ratio
+from rap_pipeline.benchmarks.setup import Row, fresh_database, ratio, stop_process_group, timed
 from rap_pipeline.core.dagster_home import keep_storage_connections, use_dagster_environment
 from rap_pipeline.core.database import close_pool, connect
 from rap_pipeline.core.services import ServiceURLs
@@ -85,8 +84,8 @@ class Pass:
             self.work_seconds[asset] += float(values.get("partition_seconds", 0.0))
             for key in WORK_COUNTERS:
                 self.counters[key] += int(values.get(key, 0) or 0)
-            for key in ("encode_seconds", "write_seconds", "tracks_embedded", "chunks"):
-                if asset == "lyric_embeddings":
+            if asset == "lyric_embeddings":
+                for key in ("encode_seconds", "write_seconds", "tracks_embedded"):
                     self.metadata_sums[key] += float(values.get(key, 0) or 0)
 
     @property
@@ -162,9 +161,9 @@ def run_refresh_benchmark(
             noop = batched("no-op refresh", main)
             others = {size: batched(f"no-op, {size}/run", main, size) for size in OTHER_SIZES}
             kept = _kept_tracks(url)
-            bare_rule_based = _timed(lambda: RuleBasedAnalyzer().analyze(kept))
+            bare_rule_based = timed(lambda: RuleBasedAnalyzer().analyze(kept))
             emotion, _ = definitions.resources["emotion_model"].load()
-            bare_emotion = _timed(lambda: emotion.analyze(kept))
+            bare_emotion = timed(lambda: emotion.analyze(kept))
             with connect(url) as conn:  # as if the rule-based analyzer had a new version
                 conn.execute(
                     "UPDATE analyses SET analyzer_version = analyzer_version || '-previous' "
@@ -283,7 +282,7 @@ def _daemon_backfill(
             peak_mb = max(peak_mb, rss / 2**20)
             time.sleep(1)
     finally:
-        _stop(daemon)
+        stop_process_group(daemon)
     runs = instance.get_runs_count(dg.RunsFilter(tags={"dagster/backfill": backfill_id}))
     return DaemonBackfill(
         time.perf_counter() - started,
@@ -296,16 +295,6 @@ def _daemon_backfill(
     )
 
 
-def _stop(process: subprocess.Popen) -> None:
-    """Stops a process and its group (the daemon, its code servers and run workers)."""
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-
-
 def _kept_tracks(url: str) -> list[TrackText]:
     with connect(url) as conn:
         rows = conn.execute(
@@ -313,12 +302,6 @@ def _kept_tracks(url: str) -> list[TrackText]:
             "ORDER BY id"
         ).fetchall()
     return [TrackText(*row) for row in rows]
-
-
-def _timed(function: Callable[[], object]) -> float:
-    started = time.perf_counter()
-    function()
-    return time.perf_counter() - started
 
 
 def _rate(count: float, seconds: float) -> str:

@@ -3,6 +3,10 @@ through the pipeline's own write path (``write_partition``), one partition per a
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 
@@ -54,6 +58,24 @@ def write_source(url: str, specs: list[ArtistSpec], source: TrackSource) -> list
             fetched = source.fetch(spec)
             write_partition(conn, spec.slug, source.name, prepare_rows(spec.slug, fetched), [])
     return [spec.slug for spec in specs]
+
+
+def timed(function: Callable[[], object]) -> float:
+    """Seconds ``function()`` took."""
+    started = time.perf_counter()
+    function()
+    return time.perf_counter() - started
+
+
+def stop_process_group(process: subprocess.Popen) -> None:
+    """Stops a process started with ``start_new_session=True`` and its group (a daemon, its
+    code servers and run workers): SIGTERM, then SIGKILL after a minute."""
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
 
 def ratio(part: float, whole: float) -> str:

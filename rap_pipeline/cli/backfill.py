@@ -8,13 +8,14 @@ from typing import Annotated
 import typer
 
 from rap_pipeline.cli.output import console, fail
+from rap_pipeline.cli.run import FORCEABLE_ANALYSES, force_config
 from rap_pipeline.core.dagster_home import use_dagster_environment
 from rap_pipeline.core.database import connect
 from rap_pipeline.core.services import ServiceError, services_for_command
 from rap_pipeline.core.settings import Settings, get_settings
 
 # assets whose config has `force` (ask again what the idempotence logic would skip)
-FORCEABLE = ("spotify_tracks", "rule_based_analysis", "emotion_analysis", "llm_analysis")
+FORCEABLE = ("spotify_tracks", *FORCEABLE_ANALYSES)
 
 
 def backfill(
@@ -106,9 +107,7 @@ def _launch(
             graph,
             assets,
             slugs,
-            run_config={"ops": {name: {"config": {"force": True}} for name in forced}}
-            if forced
-            else None,
+            run_config=force_config(forced) if forced else None,
         )
     return backfill_id, slugs
 

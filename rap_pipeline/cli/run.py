@@ -37,7 +37,7 @@ from rap_pipeline.defs.tracks.store import artist_track_counts, rejection_reason
 
 _QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 # the assets whose failures have a back-off that `--force` overrides
-_FORCEABLE = ("rule_based_analysis", "emotion_analysis", "llm_analysis")
+FORCEABLE_ANALYSES = ("rule_based_analysis", "emotion_analysis", "llm_analysis")
 EXAMPLE_QUERY = "songs about losing a brother"
 
 
@@ -164,8 +164,12 @@ def _run_partitions(
 
 def run_config(force: bool) -> dict:
     """The run's config: quiet logs; with ``force``, failed analyses are asked again now."""
-    forced = {name: {"config": {"force": True}} for name in _FORCEABLE} if force else {}
-    return {**_QUIET_RUN_CONFIG, "ops": forced}
+    return {**_QUIET_RUN_CONFIG, **force_config(FORCEABLE_ANALYSES if force else ())}
+
+
+def force_config(assets) -> dict:
+    """Run config that sets ``force: true`` for ``assets`` (each has a ``force`` field)."""
+    return {"ops": {name: {"config": {"force": True}} for name in assets}}
 
 
 def _first_error(result) -> str:

@@ -51,8 +51,7 @@ def use_dagster_environment(settings: Settings, urls: ServiceURLs) -> None:
 def keep_storage_connections(instance) -> None:
     """A long-lived process that executes many runs in process (``rap-pipeline run``, the
     benchmarks) keeps its storage connections open: dagster-postgres otherwise opens one per
-    query, which more than doubled the time of a batched run (measured with cProfile: 2,572
-    connections for one run of 25 partitions). Dagster's webserver does the same."""
+    query, several per event a run writes. Dagster's webserver does the same."""
     instance.optimize_for_webserver(statement_timeout=0, pool_recycle=3600, max_overflow=4)
 
 

@@ -11,7 +11,6 @@ definitions, with sensors ticking every few seconds)."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ import psycopg
 import pytest
 from dagster._core.scheduler.instigation import InstigatorType
 
+from rap_pipeline.benchmarks.setup import stop_process_group
 from rap_pipeline.core.dagster_home import dagster_environment
 from rap_pipeline.core.services import ServiceURLs
 from rap_pipeline.core.settings import Settings
@@ -87,12 +87,7 @@ def running_daemon(env: dict, log: Path, **extra: str) -> Iterator[None]:
         try:
             yield
         finally:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+            stop_process_group(process)
 
 
 def wait_until(condition: Callable[[], bool], timeout: float, what: str, log: Path) -> None:

@@ -17,13 +17,12 @@ from rap_pipeline.benchmarks.analyzers.partitions import (
     SEED,
     TOKENIZER_VOCAB,
     AssetTiming,
-    _timed,
     asset_rows,
     compare,
     delete_results,
     materialize_partitions,
 )
-from rap_pipeline.benchmarks.setup import Row, ratio
+from rap_pipeline.benchmarks.setup import Row, ratio, timed
 from rap_pipeline.core.database import connect
 from rap_pipeline.core.resources import DatabaseResource
 from rap_pipeline.defs.analyses.analyzer import TrackText
@@ -57,7 +56,7 @@ def bench_lexicon(
         progress,
         "emotion (lexicon stand-in): bare and asset",
         slugs,
-        lambda slug: _timed(lambda: analyzer.analyze(tracks_of[slug])),
+        lambda slug: timed(lambda: analyzer.analyze(tracks_of[slug])),
         lambda slug: materialize_partitions(instance, emotion_analysis, [slug], resources),
         lambda: delete_results(url, "emotion", slugs),
     )
@@ -162,8 +161,8 @@ def bench_transformers(
     track_timings: list[AssetTiming] = []
 
     def bare(_: str) -> float:
-        input_order_s.append(_timed(lambda: analyzer.predict_chunks(chunks)))
-        return _timed(lambda: analyzer.predict_chunks(by_length))
+        input_order_s.append(timed(lambda: analyzer.predict_chunks(chunks)))
+        return timed(lambda: analyzer.predict_chunks(by_length))
 
     def asset(_: str) -> AssetTiming:
         timing = materialize_partitions(instance, emotion_analysis, [slug], resources)

@@ -36,12 +36,6 @@ def _runs(count: int) -> str:
     return f"{count} run" if count == 1 else f"{count} runs"
 
 
-def _timed(function: Callable[[], object]) -> float:
-    started = time.perf_counter()
-    function()
-    return time.perf_counter() - started
-
-
 @contextmanager
 def _quiet() -> Iterator[None]:
     """Dagster's warnings and the analyzers' log lines off the progress display."""

@@ -14,13 +14,12 @@ from rich.progress import Progress
 
 from rap_pipeline.benchmarks.analyzers.partitions import (
     ROUNDS,
-    _timed,
     asset_rows,
     compare,
     delete_results,
     materialize_partitions,
 )
-from rap_pipeline.benchmarks.setup import Row
+from rap_pipeline.benchmarks.setup import Row, timed
 from rap_pipeline.core.database import connect
 from rap_pipeline.core.resources import DatabaseResource
 from rap_pipeline.defs.analyses.analyzer import TrackText
@@ -45,7 +44,7 @@ def rule_based_on_one_core() -> None:
     core = min(os.sched_getaffinity(0))
     os.sched_setaffinity(0, {core})
     _analyze_all(texts)
-    seconds = [_timed(lambda: _analyze_all(texts)) for _ in range(ROUNDS)]
+    seconds = [timed(lambda: _analyze_all(texts)) for _ in range(ROUNDS)]
     print(json.dumps([core, seconds]))
 
 
@@ -82,7 +81,7 @@ def bench_rule_based(
         progress,
         "rule-based: bare and asset",
         slugs,
-        lambda slug: _timed(lambda: _analyze_all(texts_of[slug])),
+        lambda slug: timed(lambda: _analyze_all(texts_of[slug])),
         lambda slug: materialize_partitions(
             instance, rule_based_analysis, [slug], {"database": database}
         ),
@@ -120,7 +119,7 @@ def bench_rule_based(
     )
     with connect(url) as conn:
         spread_s = min(
-            _timed(
+            timed(
                 lambda: check_spread(
                     conn,
                     "rule_based_analysis",

@@ -68,12 +68,10 @@ def materialize_partitions(
                 if isinstance(errors[slug], PartitionError):
                     raise dg.Failure(str(errors[slug]), allow_retries=False) from errors[slug]
                 raise errors[slug]
-            context.log.error(
-                "%s, partition %s failed: %s", asset_name, slug, _describe(errors[slug])
-            )
+            error = _describe(errors[slug])
+            context.log.error("%s, partition %s failed: %s", asset_name, slug, error)
             context.add_asset_metadata(
-                {"partition_status": "failed", "error": _describe(errors[slug])},
-                partition_key=slug,
+                {"partition_status": "failed", "error": error}, partition_key=slug
             )
         else:
             context.add_asset_metadata(
@@ -135,14 +133,17 @@ def merge_check_results(outcomes: dict[str, PartitionOutcome]) -> list[dg.AssetC
     return merged
 
 
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [""])[0][:200]
+
+
 def _describe(exc: BaseException) -> str:
-    message = (str(exc).strip().splitlines() or [""])[0][:200]
+    message = _first_line(exc)
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
 
 def record_failures(conn: psycopg.Connection, asset: str, errors: dict[str, Exception]) -> None:
     for slug, exc in errors.items():
-        message = (str(exc).strip().splitlines() or [""])[0][:200]
         attempts = conn.execute(
             """INSERT INTO partition_failures AS f
                  (asset, artist_slug, error_class, message, next_attempt_at)
@@ -151,7 +152,7 @@ def record_failures(conn: psycopg.Connection, asset: str, errors: dict[str, Exce
                  error_class = EXCLUDED.error_class, message = EXCLUDED.message,
                  attempts = f.attempts + 1, failed_at = now()
                RETURNING attempts""",
-            (asset, slug, type(exc).__name__, message),
+            (asset, slug, type(exc).__name__, _first_line(exc)),
         ).fetchone()[0]
         conn.execute(
             "UPDATE partition_failures SET next_attempt_at = now() + %s "
