@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import dagster as dg
 import psycopg
 
-from rap_pipeline.defs.artists.partitions import artists_partitions, partition_ranges, range_tags
+from rap_pipeline.defs.artists.partitions import artists_partitions, partition_batches, range_tags
 
 # at most this many runs per tick (each of up to PARTITIONS_PER_RUN partitions)
 MAX_RUNS_PER_TICK = 4
@@ -63,15 +63,14 @@ def batched_run_requests(
             by_asset.setdefault(item.asset, set()).add(item.slug)
     requests, covered = [], set()
     for asset, slugs in sorted(by_asset.items()):
-        for first, last in partition_ranges(ordered, slugs):
+        for batch in partition_batches(ordered, slugs):
             if max_runs is not None and len(requests) >= max_runs:
                 break
-            span = ordered[ordered.index(first) : ordered.index(last) + 1]
-            covered.update((asset, slug) for slug in span)
+            covered.update((asset, slug) for slug in batch)
             requests.append(
                 dg.RunRequest(
                     asset_selection=[dg.AssetKey(asset)],
-                    tags={**range_tags(first, last), "rap_pipeline/reason": reason},
+                    tags={**range_tags(batch[0], batch[-1]), "rap_pipeline/reason": reason},
                 )
             )
     left = [d for d in due if d.slug in known and (d.asset, d.slug) not in covered]

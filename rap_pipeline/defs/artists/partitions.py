@@ -18,24 +18,24 @@ PARTITIONS_PER_RUN = 25
 BATCHED_BACKFILLS = dg.BackfillPolicy.multi_run(max_partitions_per_run=PARTITIONS_PER_RUN)
 
 
-def partition_ranges(
+def partition_batches(
     ordered: Sequence[str], wanted: Collection[str], size: int = PARTITIONS_PER_RUN
-) -> list[tuple[str, str]]:
-    """The ``wanted`` partitions as (first, last) ranges of at most ``size`` partitions in the
-    instance's order (``ordered``), none holding a partition that is not wanted: what one run
-    each materializes (a run covers a range of partitions, not a set)."""
-    ranges: list[list[str]] = []
+) -> list[list[str]]:
+    """The ``wanted`` partitions in batches of at most ``size`` that are contiguous in the
+    instance's order (``ordered``): what one run each materializes, since a run covers a range
+    of partitions (first … last), not a set."""
+    batches: list[list[str]] = []
     previous_wanted = False
     for key in ordered:
         if key not in wanted:
             previous_wanted = False
             continue
-        if previous_wanted and len(ranges[-1]) < size:
-            ranges[-1].append(key)
+        if previous_wanted and len(batches[-1]) < size:
+            batches[-1].append(key)
         else:
-            ranges.append([key])
+            batches.append([key])
         previous_wanted = True
-    return [(keys[0], keys[-1]) for keys in ranges]
+    return batches
 
 
 def range_tags(first: str, last: str) -> dict[str, str]:
@@ -56,12 +56,11 @@ def execute_in_batches(
     after each run."""
     ordered = instance.get_dynamic_partitions(artists_partitions.name)
     results = []
-    for first, last in partition_ranges(ordered, set(slugs), size):
-        batch = list(ordered[ordered.index(first) : ordered.index(last) + 1])
+    for batch in partition_batches(ordered, set(slugs), size):
         started = time.perf_counter()
         result = job.execute_in_process(
             instance=instance,
-            tags=range_tags(first, last),
+            tags=range_tags(batch[0], batch[-1]),
             run_config=run_config,
             raise_on_error=False,
         )

@@ -8,23 +8,23 @@ import pytest
 
 from rap_pipeline.core.resources import DatabaseResource
 from rap_pipeline.defs.artists.batches import retry_delay
-from rap_pipeline.defs.artists.partitions import artists_partitions, partition_ranges, range_tags
+from rap_pipeline.defs.artists.partitions import artists_partitions, partition_batches, range_tags
 from rap_pipeline.defs.tracks.assets import tracks
 from rap_pipeline.defs.tracks.resources import TrackSourceResource
 from rap_pipeline_tests.conftest import add_artists
 from rap_pipeline_tests.defs.tracks.test_assets import song, write_jsonl
 
 
-def test_partition_ranges_hold_only_wanted_partitions_and_at_most_size():
+def test_partition_batches_hold_only_wanted_partitions_and_at_most_size():
     ordered = ["a", "b", "c", "d", "e", "f", "g"]
-    assert partition_ranges(ordered, {"a", "b", "c", "e", "f", "g"}, size=2) == [
-        ("a", "b"),
-        ("c", "c"),
-        ("e", "f"),
-        ("g", "g"),
+    assert partition_batches(ordered, {"a", "b", "c", "e", "f", "g"}, size=2) == [
+        ["a", "b"],
+        ["c"],
+        ["e", "f"],
+        ["g"],
     ]
-    assert partition_ranges(ordered, set(), size=2) == []
-    assert partition_ranges(ordered, set(ordered), size=10) == [("a", "g")]
+    assert partition_batches(ordered, set(), size=2) == []
+    assert partition_batches(ordered, set(ordered), size=10) == [ordered]
 
 
 def _materialize(database_url, instance, corpus: Path, first: str, last: str):
