@@ -5,6 +5,7 @@ from dotenv import load_dotenv
 
 import rap_pipeline.defs
 from rap_pipeline.core.settings import Settings
+from rap_pipeline.defs.jobs import RETRAINED
 from rap_pipeline.defs.resources import build_resources
 
 # The daemon evaluates every asset's automation condition on each tick (declared running, so
@@ -12,10 +13,18 @@ from rap_pipeline.defs.resources import build_resources
 # launches a backfill (emit_backfills), which the assets' backfill policies batch.
 automation_sensor = dg.AutomationConditionSensorDefinition(
     "automation_sensor",
-    target=dg.AssetSelection.all(),
+    target=dg.AssetSelection.all() - RETRAINED,
     default_status=dg.DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=30,
     emit_backfills=True,
+)
+# The nightly retraining of the predictors and trends (their conditions hold the cron) has a
+# sensor of its own, so it can be switched off in the UI without stopping the rest.
+retraining_sensor = dg.AutomationConditionSensorDefinition(
+    "nightly_retraining",
+    target=RETRAINED,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=60,
 )
 
 
@@ -45,7 +54,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         # an installed wheel does not have
         dg.load_defs(defs_root=rap_pipeline.defs),
         dg.Definitions(
-            sensors=[automation_sensor],
+            sensors=[automation_sensor, retraining_sensor],
             resources=build_resources(settings),
             # Assets talk to PostgreSQL and external APIs; a run covers many partitions
             # (batched runs), so steps run in process (~20 ms) rather than in a subprocess

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import typer
 
-from rap_pipeline.cli import artists, backfill, benchmark, corpus, dagster, run, search, services
+from rap_pipeline.cli import (
+    artists,
+    backfill,
+    benchmark,
+    corpus,
+    dagster,
+    predict,
+    run,
+    search,
+    services,
+)
 from rap_pipeline.cli.output import USER_ERRORS, console
 
 app = typer.Typer(
@@ -16,6 +26,7 @@ app.command()(run.run)
 app.command()(backfill.backfill)
 app.command("search")(search.search_command)
 app.command("similar")(search.similar_command)
+app.command()(predict.predict)
 app.command()(dagster.dev)
 app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(
     dagster.dagster

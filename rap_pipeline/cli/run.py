@@ -19,6 +19,7 @@ from rich.table import Table
 
 from rap_pipeline.cli.artists import add_partitions
 from rap_pipeline.cli.output import USER_ERRORS, console, fail
+from rap_pipeline.cli.predict import print_predictors
 from rap_pipeline.core.dagster_home import (
     apply_pool_limits,
     keep_storage_connections,
@@ -32,6 +33,7 @@ from rap_pipeline.defs.analyses.store import RUN_HEADLINES, headline_values
 from rap_pipeline.defs.artists.partitions import execute_in_batches
 from rap_pipeline.defs.artists.registry import ArtistSpec, read_artists_file, register_artists
 from rap_pipeline.defs.embeddings.store import embedded_counts
+from rap_pipeline.defs.predictors.store import latest_trend_report
 from rap_pipeline.defs.spotify.store import match_counts
 from rap_pipeline.defs.tracks.store import artist_track_counts, rejection_reasons
 
@@ -71,10 +73,15 @@ def run(
                 else "LLM analyzer: not configured (set RAP_LLM_BASE_URL and RAP_LLM_MODEL)"
             )
             failed = _run_partitions(run_settings, urls, specs, force)
+            retrain_error, retrain_notes = _retrain(run_settings)
             slugs = [spec.slug for spec in specs]
             with connect(urls.database_url) as conn:
                 _print_summary(conn, slugs, time.monotonic() - started, settings.embedding_model)
                 _print_analysis_summary(conn, slugs)
+                print_predictors(conn)
+                for note in retrain_notes:
+                    console.print(note)
+                _print_trends(conn, settings)
             _print_example_search(settings, urls)
     except USER_ERRORS as exc:
         raise fail(str(exc)) from None
@@ -82,6 +89,8 @@ def run(
         for slug, error in failed.items():
             console.print(f"[red]{slug}[/red]: {error}")
         raise fail(f"{len(failed)} artist(s) failed; their runs are in `rap-pipeline dev`")
+    if retrain_error:
+        raise fail(f"retraining failed: {retrain_error}; the run is in `rap-pipeline dev`")
 
 
 @contextmanager
@@ -160,6 +169,33 @@ def _run_partitions(
         execute_in_batches(job, instance, slugs, run_config(force), on_result=record)
         progress.update(task, description="done")
     return failed
+
+
+def _retrain(settings: Settings) -> tuple[str | None, list[str]]:
+    """The predictors and trends over every partition, in one run after the partitions' runs
+    (what the nightly retraining does): its first error, if it failed, and what each asset
+    reported (trained, unchanged, or why it skipped)."""
+    from dagster import DagsterInstance
+
+    from rap_pipeline.definitions import build_definitions
+
+    job = build_definitions(settings).resolve_job_def("retrain")
+    with (
+        console.status("training the predictors and computing the trends"),
+        DagsterInstance.get() as instance,
+    ):
+        keep_storage_connections(instance)
+        result = job.execute_in_process(
+            instance=instance, run_config=_QUIET_RUN_CONFIG, raise_on_error=False
+        )
+    notes = []
+    for event in result.get_asset_materialization_events():
+        materialization = event.step_materialization_data.materialization
+        metadata = materialization.metadata
+        if "reason" in metadata:
+            name = materialization.asset_key.to_user_string()
+            notes.append(f"{name}: {metadata['reason'].value}")
+    return (None if result.success else _first_error(result)), notes
 
 
 def run_config(force: bool) -> dict:
@@ -244,6 +280,16 @@ def _print_analysis_summary(conn, slugs: list[str]) -> None:
         table.add_row(slug, *cells)
     console.print(table)
     console.print(f"emotion by: {', '.join(methods) or 'none'}")
+
+
+def _print_trends(conn, settings: Settings) -> None:
+    report = latest_trend_report(conn)
+    if report is None or not report.plots:
+        return
+    folder = settings.resolved_data_dir / "artifacts"
+    console.print(f"trends: {len(report.plots)} plots (also in the UI, asset trends):")
+    for relative in report.plots.values():
+        console.print(f"  {folder / relative}")
 
 
 def _print_example_search(settings: Settings, urls: ServiceURLs) -> None:

@@ -18,6 +18,7 @@ from rap_pipeline.core.settings import Settings
 from rap_pipeline.defs.analyses.resources import EmotionModelResource, LLMResource
 from rap_pipeline.defs.artists.sensors import ArtistsFileResource
 from rap_pipeline.defs.embeddings.resources import EmbeddingModelResource
+from rap_pipeline.defs.predictors.resources import ArtifactsResource
 from rap_pipeline.defs.spotify.resources import SpotifyResource
 from rap_pipeline.defs.tracks.resources import TrackSourceResource
 
@@ -36,6 +37,7 @@ def build_resources(settings: Settings) -> dict[str, Any]:
         "database": DatabaseResource(url=_secret(settings.database_url, "RAP_DATABASE_URL")),
         "redis": redis,
         "artists_file": ArtistsFileResource(path=str(settings.artists_file)),
+        "artifacts": ArtifactsResource(directory=str(settings.resolved_data_dir / "artifacts")),
         "embedding_model": EmbeddingModelResource(
             model_id=settings.embedding_model, torch_threads=settings.torch_threads
         ),
