@@ -4,6 +4,7 @@ held-out evaluation earned it (see training.py)."""
 
 import base64
 import functools
+import warnings
 from pathlib import Path
 
 import dagster as dg
@@ -42,7 +43,10 @@ def _declared_deps() -> dict[str, frozenset[str]]:
     import rap_pipeline.defs
 
     deps: dict[str, frozenset[str]] = {}
-    for definition in dg.load_defs(defs_root=rap_pipeline.defs).assets or []:
+    with warnings.catch_warnings():  # load_defs: see definitions.py for why not its successor
+        warnings.simplefilter("ignore", DeprecationWarning)
+        definitions = dg.load_defs(defs_root=rap_pipeline.defs)
+    for definition in definitions.assets or []:
         if isinstance(definition, dg.AssetsDefinition):
             for key, upstream in definition.asset_deps.items():
                 deps[key.to_user_string()] = frozenset(k.to_user_string() for k in upstream)
