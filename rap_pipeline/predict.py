@@ -55,15 +55,15 @@ def serving_versions(conn: psycopg.Connection) -> list[ModelVersion]:
         version = promoted_version(conn, spec.name) or latest_version(conn, spec.name)
         if version is not None:
             found.append(version)
-    return found
-
-
-def _predict(models: list[ModelVersion], table: TrackTable, directory: Path) -> list[Prediction]:
-    if not models:
+    if not found:
         raise PredictionError(
             "no predictor is trained yet: run the pipeline (`rap-pipeline run`), or materialize "
             "popularity_predictor / llm_score_predictor"
         )
+    return found
+
+
+def _predict(models: list[ModelVersion], table: TrackTable, directory: Path) -> list[Prediction]:
     predictions = []
     for model in models:
         artifact = load_artifact(directory, model)
@@ -114,8 +114,8 @@ def predict_track(
         table = load_track_table(conn, settings.embedding_model, [track_id])
         if table.frame.empty:
             raise PredictionError(f"track {track_id} is not a kept track")
-        _require_features(table, f"track {track_id}")
         models = serving_versions(conn)
+        _require_features(table, f"track {track_id}")
     row = table.frame.iloc[0]
     info = {"track_id": track_id, "artist": row["artist_slug"], "title": row["title"]}
     return info, _predict(models, table, artifacts_dir(settings))
@@ -161,7 +161,6 @@ def predict_lyrics(
 ) -> list[Prediction]:
     """Predictions for lyrics that are not in the corpus (nothing is written)."""
     settings = settings or get_settings()
-    table = lyrics_features(lyrics, settings)
     with connect(_database_url(database_url)) as conn:
         models = serving_versions(conn)
-    return _predict(models, table, artifacts_dir(settings))
+    return _predict(models, lyrics_features(lyrics, settings), artifacts_dir(settings))

@@ -58,12 +58,51 @@ def test_run_collects_embeds_and_searches_the_sample_corpus(
     with psycopg.connect(database_url) as conn:
         snapshot = conn.execute("SELECT * FROM tracks ORDER BY id").fetchall()
         vectors = conn.execute("SELECT count(*), max(embedded_at) FROM track_embeddings").fetchone()
+        models = conn.execute(
+            "SELECT name, version, training->>'tracks', training->>'artists' FROM models "
+            "ORDER BY name"
+        ).fetchall()
+        plots = conn.execute("SELECT plots FROM trend_reports").fetchone()[0]
     assert vectors[0] == 72
+    # the predictors trained on what the run produced: 64 tracks matched on the sample
+    # catalog, 72 with LLM scores, 8 artists; the held-out table is printed with the baselines
+    assert models == [
+        ("llm_score_predictor", 1, "72", "8"),
+        ("popularity_predictor", 1, "64", "8"),
+    ]
+    assert "predictors (held out by artist" in first.stdout and "mean baseline" in first.stdout
+    assert len(plots) == 5
+    assert all((tmp_path / "data" / "artifacts" / p).is_file() for p in plots.values())
 
     second = _cli(env, "run")
     assert second.returncode == 0, second.stdout + second.stderr
     assert llm.count() == llm_requests  # 0 LLM requests over unchanged data
+    assert "popularity_predictor: inputs unchanged since popularity_predictor v1" in second.stdout
+
+    # predictions for a track, and for the same lyrics given as new text, with no LLM call
+    with psycopg.connect(database_url) as conn:
+        track_id, lyrics = conn.execute(
+            "SELECT id, lyrics_clean FROM tracks WHERE title = 'Letter to My Brother'"
+        ).fetchone()
+    (tmp_path / "lyrics.txt").write_text(lyrics, encoding="utf-8")
+    by_track = _cli(env, "predict", str(track_id), "--json")
+    by_lyrics = _cli(env, "predict", "--lyrics-file", str(tmp_path / "lyrics.txt"), "--json")
+    assert by_track.returncode == 0 and by_lyrics.returncode == 0, (
+        by_track.stdout + by_lyrics.stdout
+    )
+    assert llm.count() == llm_requests
     llm.stop()
+    track_predictions = json.loads(by_track.stdout)["predictions"]
+    lyrics_predictions = json.loads(by_lyrics.stdout)["predictions"]
+    assert {p["model"] for p in track_predictions} == {
+        "popularity_predictor",
+        "llm_score_predictor",
+    }
+    for from_track, from_lyrics in zip(track_predictions, lyrics_predictions, strict=True):
+        assert from_track["version"] == 1 and from_track["held_out_mae"] > 0
+        assert from_track["note"].startswith(("promoted", "not promoted"))
+        for label, value in from_track["values"].items():
+            assert from_lyrics["values"][label] == pytest.approx(value, abs=0.01)
     with psycopg.connect(database_url) as conn:
         assert conn.execute("SELECT * FROM tracks ORDER BY id").fetchall() == snapshot
         # nothing was embedded again

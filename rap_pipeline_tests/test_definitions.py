@@ -56,6 +56,25 @@ def test_code_location_loads_with_the_expected_graph():
     }
 
 
+def test_predictors_and_trends_retrain_in_their_own_job_under_their_own_sensor():
+    loaded = defs()
+    retrained = {
+        dg.AssetKey(name) for name in ("popularity_predictor", "llm_score_predictor", "trends")
+    }
+    graph = loaded.resolve_asset_graph()
+    for key in retrained:
+        assert graph.get(key).partitions_def is None  # over every artist partition
+        assert graph.get(key).group_name == "predictors"
+    main = loaded.resolve_job_def("main").asset_layer.selected_asset_keys
+    retrain = loaded.resolve_job_def("retrain").asset_layer.selected_asset_keys
+    assert retrain == retrained and not main & retrained
+    sensor = loaded.resolve_sensor_def("nightly_retraining")
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    assert sensor.asset_selection.resolve(graph) == retrained
+    everything_else = loaded.resolve_sensor_def("automation_sensor").asset_selection.resolve(graph)
+    assert not everything_else & retrained
+
+
 def test_dagster_definitions_validate_passes(embedded: ServiceURLs, tmp_path: Path):
     result = subprocess.run(
         [sys.executable, "-m", "rap_pipeline.cli", "dagster", "definitions", "validate"],

@@ -3,6 +3,8 @@ evaluator: materializations are reported to the instance, nothing runs."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import dagster as dg
 
 from rap_pipeline.core.settings import Settings
@@ -139,3 +141,50 @@ def test_a_new_analyzer_version_reruns_that_analyzer_for_every_partition_only():
             "rule_based_analysis": ["a", "b"],
             "hybrid_analysis": ["a", "b"],
         }
+
+
+RETRAINED = ("popularity_predictor", "llm_score_predictor", "trends")
+
+
+def retrained(result) -> list[str]:
+    return sorted(name for name in RETRAINED if result.get_num_requested(dg.AssetKey(name)) > 0)
+
+
+def test_predictors_and_trends_retrain_once_a_day_after_3_utc_and_only_on_changed_inputs():
+    defs = assets_defs()
+    day = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    day += dt.timedelta(days=1)  # evaluation times ahead of the events' own timestamps
+
+    def at(days: int, hour: int, minute: int = 0, previous=None):
+        when = day + dt.timedelta(days=days, hours=hour, minutes=minute)
+        return dg.evaluate_automation_conditions(
+            defs=defs,
+            instance=instance,
+            evaluation_time=when,
+            cursor=previous.cursor if previous else None,
+        )
+
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(artists_partitions.name, ["a"])
+        result = at(0, 1)
+        materialized(instance, "rule_based_analysis", "a")
+        result = at(0, 2, previous=result)
+        assert retrained(result) == []  # an input changed, but 03:00 has not come
+        result = at(0, 3, 5, previous=result)
+        assert retrained(result) == sorted(RETRAINED)  # the first tick after 03:00
+        for name in RETRAINED:
+            instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=name))
+        result = at(0, 3, 10, previous=result)
+        assert retrained(result) == []  # once
+        result = at(1, 3, 5, previous=result)
+        assert retrained(result) == []  # the next day, nothing changed: no run
+
+        materialized(instance, "spotify_tracks", "a")  # an input of the popularity predictor
+        result = at(1, 10, previous=result)
+        assert retrained(result) == ["popularity_predictor"]  # that day, once it changed
+        instance.report_runless_asset_event(
+            dg.AssetMaterialization(asset_key="popularity_predictor")
+        )
+        materialized(instance, "spotify_tracks", "a")
+        result = at(1, 11, previous=result)
+        assert retrained(result) == []  # at most once a day
