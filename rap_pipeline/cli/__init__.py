@@ -10,6 +10,7 @@ from rap_pipeline.cli import (
     benchmark,
     corpus,
     dagster,
+    metrics,
     predict,
     run,
     search,
@@ -27,6 +28,7 @@ app.command()(backfill.backfill)
 app.command("search")(search.search_command)
 app.command("similar")(search.similar_command)
 app.command()(predict.predict)
+app.command()(metrics.metrics)
 app.command()(dagster.dev)
 app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(
     dagster.dagster

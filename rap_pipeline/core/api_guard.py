@@ -9,8 +9,9 @@
   halved for ``slowdown_s`` after it.
 - Circuit breaker per provider: ``failure_threshold`` consecutive failures open it for
   ``open_s``; then one caller at a time probes (half-open); a success closes it.
-- Counters per provider (hits, misses, negative hits, calls, throttled waits, breaker opens,
-  failures, redis unavailable) in a Redis hash the metrics exporter can read.
+- Counters per provider (hits, misses, negative hits, calls, errors by exception class,
+  a latency histogram, throttled waits, 429s, breaker opens, failures) in a Redis hash that
+  the metrics exporter (``rap_pipeline/exporter.py``) reads on each scrape.
 
 If Redis is unreachable, calls go on uncached with a local per-process limiter and breaker;
 one warning is logged and the ``redis_unavailable`` counter counts it. Nothing fails because
@@ -34,6 +35,8 @@ import redis
 log = logging.getLogger(__name__)
 
 KEY_VERSION = "v1"
+# upper bounds (seconds) of the request latency histogram's buckets
+LATENCY_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 T = TypeVar("T")
 _NOT_FOUND = {"__not_found__": True}
 
@@ -53,6 +56,10 @@ local ttl = math.ceil(tat + interval - now + burst + 1000)
 redis.call('SET', KEYS[1], tostring(tat + interval), 'PX', ttl)
 return 0
 """
+
+
+def _number(text: str) -> int | float:
+    return int(text) if text.lstrip("-").isdigit() else float(text)
 
 
 class CircuitOpenError(RuntimeError):
@@ -147,12 +154,30 @@ class ApiGuard:
         self.local_counters[name] += amount
         self._redis(lambda r: r.hincrby(self._key("metrics"), name, amount))
 
-    def counters(self) -> dict[str, int]:
+    def add(self, name: str, amount: float) -> None:
+        """A float counter (e.g. estimated cost)."""
+        self.local_counters[name] += amount
+        self._redis(lambda r: r.hincrbyfloat(self._key("metrics"), name, amount))
+
+    def observe_latency(self, seconds: float) -> None:
+        bucket = next((b for b in LATENCY_BUCKETS_S if seconds <= b), None)
+
+        def record(r: redis.Redis) -> None:
+            pipe = r.pipeline()
+            if bucket is not None:
+                pipe.hincrby(self._key("metrics"), f"latency_le:{bucket}", 1)
+            pipe.hincrby(self._key("metrics"), "latency_count", 1)
+            pipe.hincrbyfloat(self._key("metrics"), "latency_sum", seconds)
+            pipe.execute()
+
+        self._redis(record)
+
+    def counters(self) -> dict[str, int | float]:
         """This provider's shared counters (from Redis), or this process's when it is down."""
         shared = self._redis(lambda r: r.hgetall(self._key("metrics")))
         if shared is None:
             return dict(self.local_counters)
-        return {k.decode(): int(v) for k, v in shared.items()}
+        return {k.decode(): _number(v.decode()) for k, v in shared.items()}
 
     # -- rate limiting -------------------------------------------------------------------
     def acquire(self) -> float:
@@ -252,12 +277,16 @@ class ApiGuard:
         self._check_breaker()
         self.acquire()
         self.count("calls")
+        started = time.perf_counter()
         try:
             value = fetch()
         except Exception as exc:
+            self.observe_latency(time.perf_counter() - started)
+            self.count(f"errors:{type(exc).__name__}")
             if is_failure(exc):
                 self._record(success=False)
             raise
+        self.observe_latency(time.perf_counter() - started)
         self._record(success=True)
         return value
 

@@ -264,6 +264,10 @@ class LLMAnalyzer:
         }
         with self._totals.lock:
             self._totals.repairs.update(repairs)
+        if self.guard is not None and spent.calls:  # what was billed, for the exporter
+            self.guard.count("prompt_tokens", spent.prompt_tokens)
+            self.guard.count("completion_tokens", spent.completion_tokens)
+            self.guard.add("cost_usd", cost)
         self._add(
             tracks=1,
             ok=int(error is None),
