@@ -179,3 +179,19 @@ def test_redis_killed_mid_run_does_not_fail_calls(tmp_path):
         assert g.local_counters["redis_unavailable"] > 0
     finally:
         server.kill()
+
+
+def test_every_call_is_timed_and_every_error_counted_by_class(embedded: ServiceURLs):
+    g = guard(embedded.redis_url)
+    g.call(Fetcher({"ok": True}))
+    for error in (TimeoutError("slow"), ConnectionError("reset"), TimeoutError("slow")):
+        with pytest.raises(type(error)):
+            g.call(Fetcher(error))
+    g.add("cost_usd", 0.25)
+    g.add("cost_usd", 0.5)
+    counters = g.counters()
+    assert counters["calls"] == 4
+    assert counters["errors:TimeoutError"] == 2 and counters["errors:ConnectionError"] == 1
+    assert counters["latency_count"] == 4 and counters["latency_le:0.05"] == 4  # local: fast
+    assert 0 < counters["latency_sum"] < 0.2
+    assert counters["cost_usd"] == pytest.approx(0.75)

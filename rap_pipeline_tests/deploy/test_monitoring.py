@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -264,3 +265,40 @@ def test_a_real_prometheus_has_data_for_every_panel_and_alert(
         assert all(r["health"] == "ok" for g in rules for r in g["rules"])
     finally:
         server.shutdown()
+
+
+def test_the_metrics_command_serves_and_reports_an_unreachable_redis(
+    database_url: str, tmp_path: Path
+):
+    port = free_port()
+    env = {
+        **os.environ,
+        "RAP_DATA_DIR": str(tmp_path / "data"),
+        "RAP_DATABASE_URL": database_url,
+        "RAP_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",  # nothing listens there
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "rap_pipeline.cli", "metrics", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                body = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+                break
+            except requests.ConnectionError:
+                assert process.poll() is None, process.stdout.read()
+                assert time.monotonic() < deadline, "the exporter did not start"
+                time.sleep(0.5)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    lines = set(body.splitlines())
+    assert "rap_redis_up 0.0" in lines and "rap_postgres_up 1.0" in lines
+    assert 'rap_exporter_scrape_errors_total{source="redis"} 1.0' in lines
+    assert "rap_artists 0.0" in lines  # the rest is still read
+    assert any(line.startswith('rap_dagster_runs{status="QUEUED"}') for line in lines)
