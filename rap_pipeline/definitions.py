@@ -4,6 +4,7 @@ import dagster as dg
 from dotenv import load_dotenv
 
 import rap_pipeline.defs
+from rap_pipeline.core.kubernetes import executor
 from rap_pipeline.core.settings import Settings
 from rap_pipeline.defs.jobs import RETRAINED
 from rap_pipeline.defs.resources import build_resources
@@ -58,8 +59,8 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             resources=build_resources(settings),
             # Assets talk to PostgreSQL and external APIs; a run covers many partitions
             # (batched runs), so steps run in process (~20 ms) rather than in a subprocess
-            # each (~3 s).
-            executor=dg.in_process_executor,
+            # each (~3 s); on Kubernetes (RAP_EXECUTOR=k8s) each step may get its own pod.
+            executor=executor(settings.executor),
         ),
     )
     return _with_model_versions(merged, settings)

@@ -91,6 +91,10 @@ class Settings(BaseSettings):
     # auto: json_schema, falling back to json_object, then text, remembered per server
     llm_response_format: Literal["auto", "json_schema", "json_object", "text"] = "auto"
 
+    # how a run executes its steps: in its own process (one machine, compose), or each step in
+    # its own Kubernetes pod (deploy/kubernetes/, with the k8s extra installed)
+    executor: Literal["in_process", "k8s"] = "in_process"
+
     @property
     def resolved_data_dir(self) -> Path:
         return self.data_dir.expanduser().resolve()

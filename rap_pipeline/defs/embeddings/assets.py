@@ -5,6 +5,7 @@ import time
 import dagster as dg
 
 from rap_pipeline.core.automation import keep_fresh_and_rerun_on_new_code
+from rap_pipeline.core.kubernetes import MODEL_STEP
 from rap_pipeline.core.resources import DatabaseResource
 from rap_pipeline.defs.artists.batches import PartitionOutcome, materialize_partitions
 from rap_pipeline.defs.artists.partitions import BATCHED_BACKFILLS, artists_partitions
@@ -29,6 +30,7 @@ from rap_pipeline.defs.embeddings.store import (
     automation_condition=keep_fresh_and_rerun_on_new_code(),
     backfill_policy=BATCHED_BACKFILLS,
     pool="vector_index",
+    op_tags=MODEL_STEP,
 )
 def lyric_embeddings(
     context: dg.AssetExecutionContext,
