@@ -10,6 +10,7 @@ from rap_pipeline.cli import (
     benchmark,
     corpus,
     dagster,
+    doctor,
     metrics,
     predict,
     run,
@@ -29,6 +30,7 @@ app.command("search")(search.search_command)
 app.command("similar")(search.similar_command)
 app.command()(predict.predict)
 app.command()(metrics.metrics)
+app.command()(doctor.doctor)
 app.command()(dagster.dev)
 app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(
     dagster.dagster
