@@ -111,7 +111,16 @@ def get_pool(url: str) -> ConnectionPool:
                     "RAP_DATABASE_URL is not a valid PostgreSQL URL (percent-encode special "
                     "characters such as % @ / in the password)"
                 ) from None
-            pool = ConnectionPool(url, min_size=1, max_size=8, open=True, name="rap_pipeline")
+            # check: a connection is tested when handed out, so after a server restart the
+            # pool replaces its dead connections instead of failing the next step with one
+            pool = ConnectionPool(
+                url,
+                min_size=1,
+                max_size=8,
+                open=True,
+                name="rap_pipeline",
+                check=ConnectionPool.check_connection,
+            )
             try:
                 pool.wait(timeout=15)
             except PoolTimeout as exc:

@@ -21,6 +21,7 @@ from rap_pipeline.defs.spotify.assets import spotify_tracks
 from rap_pipeline.defs.spotify.resources import SpotifyResource
 from rap_pipeline.defs.tracks.assets import tracks
 from rap_pipeline.defs.tracks.resources import TrackSourceResource
+from rap_pipeline.exporter import PipelineCollector
 from rap_pipeline.samples.spotify_catalog_server import load_sample_catalog
 from rap_pipeline_tests.conftest import add_artists
 from rap_pipeline_tests.fakes.spotify_server import CLIENT_ID, CLIENT_SECRET, FakeSpotify
@@ -267,7 +268,11 @@ def test_two_parallel_runs_share_one_rate_limit(
 
 
 def test_redis_killed_mid_run_the_run_still_succeeds(
-    fake: FakeSpotify, database_url: str, instance: dg.DagsterInstance, tmp_path: Path
+    fake: FakeSpotify,
+    database_url: str,
+    instance: dg.DagsterInstance,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
 ):
     (slug,) = add_artists(database_url, instance, ARTIST)
     port = free_port()
@@ -295,6 +300,13 @@ def test_redis_killed_mid_run_the_run_still_succeeds(
         assert server.wait(timeout=5) is not None
         assert result.success
         assert sum(r[0] == "matched" for r in rows(database_url, slug).values()) == KEPT - 1
+        # the run said so once, and the exporter shows Redis down
+        warnings = [r for r in caplog.records if "Redis is unreachable" in r.getMessage()]
+        assert len(warnings) == 1 and warnings[0].levelname == "WARNING"
+        collector = PipelineCollector(database_url, f"redis://127.0.0.1:{port}/0")
+        scraped = {m.name: m.samples for m in collector.collect()}
+        assert scraped["rap_redis_up"][0].value == 0
+        assert scraped["rap_postgres_up"][0].value == 1
     finally:
         server.kill()
 
