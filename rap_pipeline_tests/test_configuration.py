@@ -12,6 +12,7 @@ from typing import Any
 import dagster as dg
 import pytest
 
+from rap_pipeline.core.kubernetes import executor
 from rap_pipeline.core.services import EmbeddedServices
 from rap_pipeline.core.settings import Settings
 from rap_pipeline.defs.resources import build_resources
@@ -79,6 +80,7 @@ WHERE: dict[str, tuple[str, Callable[[dict[str, Any], Settings], Any], Any]] = {
     "RAP_LLM_PRICE_INPUT_PER_MTOK": ("0.25", resource("llm", "price_input_per_mtok"), 0.25),
     "RAP_LLM_PRICE_OUTPUT_PER_MTOK": ("1.5", resource("llm", "price_output_per_mtok"), 1.5),
     "RAP_LLM_RESPONSE_FORMAT": ("json_object", resource("llm", "response_format"), "json_object"),
+    "RAP_EXECUTOR": ("k8s", lambda resources, settings: executor(settings.executor).name, None),
 }
 # the same setting under a second name; it must arrive in the same place
 ALIASES = {
