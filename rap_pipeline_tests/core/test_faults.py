@@ -4,7 +4,6 @@ mid-partition: defs/tracks/test_assets.py; Redis killed mid-run: defs/spotify/te
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 
 import dagster as dg
@@ -14,7 +13,13 @@ import pytest
 from rap_pipeline.core.database import close_pool, connect
 from rap_pipeline.core.services import EmbeddedServices, free_port
 from rap_pipeline_tests.conftest import add_artists
-from rap_pipeline_tests.defs.tracks.test_assets import materialize, song, stored, write_jsonl
+from rap_pipeline_tests.defs.tracks.test_assets import (
+    materialize,
+    song,
+    stored,
+    wait_inside_the_write,
+    write_jsonl,
+)
 
 
 @pytest.fixture
@@ -72,16 +77,7 @@ def test_postgres_restarted_mid_write_the_step_fails_and_its_retry_completes(
         target=lambda: outcome.setdefault("result", materialize(url, instance, corpus, slug))
     )
     run.start()
-    with psycopg.connect(url, autocommit=True) as conn:
-        deadline = time.monotonic() + 120
-        # the partition's advisory lock is held from the start of the write transaction
-        while not conn.execute(
-            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
-            "AND pid <> pg_backend_pid()"
-        ).fetchone()[0]:
-            assert run.is_alive() and time.monotonic() < deadline, "the write finished first"
-            time.sleep(0.005)
-    time.sleep(0.2)  # inside the upsert of 6,000 rows
+    wait_inside_the_write(url, run.is_alive)
     restart_postgres(services)
     with psycopg.connect(url) as conn:  # the interrupted transaction left nothing
         assert conn.execute("SELECT count(*) FROM tracks").fetchone()[0] == 0

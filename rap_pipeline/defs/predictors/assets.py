@@ -108,50 +108,47 @@ def train(
 _AUTOMATION = retrain_daily_when_inputs_changed()
 
 
-@dg.asset(
-    group_name="predictors",
-    deps=["spotify_tracks", "rule_based_analysis", "emotion_analysis", "lyric_embeddings"],
-    kinds={"scikitlearn"},
-    code_version=POPULARITY.version,
-    check_specs=predictor_check_specs(POPULARITY),
-    automation_condition=_AUTOMATION,
-)
-def popularity_predictor(
-    context: dg.AssetExecutionContext,
-    database: DatabaseResource,
-    artifacts: ArtifactsResource,
-    embedding_model: EmbeddingModelResource,
-) -> dg.MaterializeResult:
+def predictor_asset(spec: PredictorSpec, description: str) -> dg.AssetsDefinition:
+    """A predictor's asset: its deps are the asset of its labels and those of its features,
+    so the asset graph shows exactly what it learns from."""
+
+    @dg.asset(
+        name=spec.name,
+        group_name="predictors",
+        deps=[spec.label_asset, *spec.feature_assets],
+        kinds={"scikitlearn"},
+        code_version=spec.version,
+        check_specs=predictor_check_specs(spec),
+        automation_condition=_AUTOMATION,
+        description=description
+        + "\n\nAutomation: daily after 03:00 UTC if an input partition changed (or the code "
+        "version).",
+    )
+    def predictor(
+        context: dg.AssetExecutionContext,
+        database: DatabaseResource,
+        artifacts: ArtifactsResource,
+        embedding_model: EmbeddingModelResource,
+    ) -> dg.MaterializeResult:
+        return train(context, database, artifacts, embedding_model, spec)
+
+    return predictor
+
+
+popularity_predictor = predictor_asset(
+    POPULARITY,
     """Spotify popularity (0–100) of a track from its lyrics alone: rule-based metrics,
-    emotions and the lyric embedding, by ridge regression. Evaluated on artists it never saw,
-    against the mean and the best one-feature rule, with bootstrap intervals; registered in
-    ``models``, promoted only when it beats both and the promoted version.
-
-    Automation: daily after 03:00 UTC if an input partition changed (or the code version)."""
-    return train(context, database, artifacts, embedding_model, POPULARITY)
-
-
-@dg.asset(
-    group_name="predictors",
-    deps=["llm_analysis", "rule_based_analysis", "emotion_analysis", "lyric_embeddings"],
-    kinds={"scikitlearn"},
-    code_version=LLM_SCORES.version,
-    check_specs=predictor_check_specs(LLM_SCORES),
-    automation_condition=_AUTOMATION,
+emotions and the lyric embedding, by ridge regression. Evaluated on artists it never saw,
+against the mean and the best one-feature rule, with bootstrap intervals; registered in
+``models``, promoted only when it beats both and the promoted version.""",
 )
-def llm_score_predictor(
-    context: dg.AssetExecutionContext,
-    database: DatabaseResource,
-    artifacts: ArtifactsResource,
-    embedding_model: EmbeddingModelResource,
-) -> dg.MaterializeResult:
+llm_score_predictor = predictor_asset(
+    LLM_SCORES,
     """A cheap stand-in for the paid LLM analyzer: its four 1–10 scores predicted from the
-    rule-based metrics, emotions and lyric embedding, trained only where LLM scores exist
-    (one prompt version and model). Evaluated and promoted like the popularity predictor;
-    `rap-pipeline predict` then scores any lyrics without an LLM call, and says so.
-
-    Automation: daily after 03:00 UTC if an input partition changed (or the code version)."""
-    return train(context, database, artifacts, embedding_model, LLM_SCORES)
+rule-based metrics, emotions and lyric embedding, trained only where LLM scores exist (one
+prompt version and model). Evaluated and promoted like the popularity predictor;
+`rap-pipeline predict` then scores any lyrics without an LLM call, and says so.""",
+)
 
 
 def _image(path: Path, title: str) -> dg.MetadataValue:

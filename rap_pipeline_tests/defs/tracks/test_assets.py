@@ -237,6 +237,21 @@ KILLED_WRITER = textwrap.dedent(
 )
 
 
+def wait_inside_the_write(database_url: str, writer_alive) -> None:
+    """Returns 0.2 s into a partition's write transaction (its advisory lock is held from the
+    start), well inside an upsert of thousands of rows."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        deadline = time.monotonic() + 120
+        while not conn.execute(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+            "AND pid <> pg_backend_pid()"
+        ).fetchone()[0]:
+            assert writer_alive(), "the write finished before the fault could hit it"
+            assert time.monotonic() < deadline
+            time.sleep(0.005)
+    time.sleep(0.2)
+
+
 def test_a_run_killed_mid_partition_leaves_nothing_and_a_rerun_completes(
     database_url: str, instance: dg.DagsterInstance, corpus_dir: Path
 ):
@@ -259,19 +274,10 @@ def test_a_run_killed_mid_partition_leaves_nothing_and_a_rerun_completes(
         env={**os.environ, "DAGSTER_HOME": ""},
     )
     try:
-        with psycopg.connect(database_url, autocommit=True) as conn:
-            deadline = time.monotonic() + 120
-            # the partition's advisory lock is held from the start of the write transaction
-            while not conn.execute(
-                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
-                "AND pid <> pg_backend_pid()"
-            ).fetchone()[0]:
-                assert writer.poll() is None, "the writer finished before it could be killed"
-                assert time.monotonic() < deadline
-                time.sleep(0.005)
-            time.sleep(0.2)  # well inside the upsert of 6,000 rows
-            writer.send_signal(signal.SIGKILL)
-            writer.wait()
+        wait_inside_the_write(database_url, lambda: writer.poll() is None)
+        writer.send_signal(signal.SIGKILL)
+        writer.wait()
+        with psycopg.connect(database_url) as conn:
             assert conn.execute("SELECT count(*) FROM tracks").fetchone()[0] == 0
     finally:
         if writer.poll() is None:
