@@ -81,6 +81,16 @@ WHERE: dict[str, tuple[str, Callable[[dict[str, Any], Settings], Any], Any]] = {
     "RAP_LLM_PRICE_OUTPUT_PER_MTOK": ("1.5", resource("llm", "price_output_per_mtok"), 1.5),
     "RAP_LLM_RESPONSE_FORMAT": ("json_object", resource("llm", "response_format"), "json_object"),
     "RAP_EXECUTOR": ("k8s", lambda resources, settings: executor(settings.executor).name, None),
+    "RAP_API_CORS_ORIGINS": (
+        "https://a.example, https://b.example",
+        lambda resources, settings: settings.cors_origins,
+        ["https://a.example", "https://b.example"],
+    ),
+    "RAP_API_REQUESTS_PER_MINUTE": (
+        "42",
+        lambda resources, settings: settings.api_requests_per_minute,
+        42,
+    ),
 }
 # the same setting under a second name; it must arrive in the same place
 ALIASES = {

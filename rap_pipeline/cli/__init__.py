@@ -15,6 +15,7 @@ from rap_pipeline.cli import (
     predict,
     run,
     search,
+    serve,
     services,
 )
 from rap_pipeline.cli.output import USER_ERRORS, console
@@ -31,6 +32,7 @@ app.command("similar")(search.similar_command)
 app.command()(predict.predict)
 app.command()(metrics.metrics)
 app.command()(doctor.doctor)
+app.command()(serve.serve)
 app.command()(dagster.dev)
 app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(
     dagster.dagster

@@ -95,6 +95,15 @@ class Settings(BaseSettings):
     # its own Kubernetes pod (deploy/kubernetes/, with the k8s extra installed)
     executor: Literal["in_process", "k8s"] = "in_process"
 
+    # the HTTP API (rap-pipeline serve): origins allowed by CORS, comma-separated (empty: none),
+    # and requests per client and minute, counted in Redis across workers
+    api_cors_origins: str = ""
+    api_requests_per_minute: int = Field(default=600, ge=1)
+
+    @property
+    def cors_origins(self) -> list[str]:
+        return [origin.strip() for origin in self.api_cors_origins.split(",") if origin.strip()]
+
     @property
     def resolved_data_dir(self) -> Path:
         return self.data_dir.expanduser().resolve()

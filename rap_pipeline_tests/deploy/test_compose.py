@@ -21,7 +21,7 @@ from rap_pipeline.core.settings import Settings
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
 INSTANCE = ROOT / "deploy" / "docker" / "dagster.yaml"
-CODE_SERVICES = ("user_code", "webserver", "daemon", "exporter")
+CODE_SERVICES = ("user_code", "webserver", "daemon", "exporter", "api")
 # read by Dagster, not by Settings: the compose instance's storage and the run launcher's image
 DAGSTER_VARIABLES = {"RAP_DAGSTER_POSTGRES_URL", "DAGSTER_CURRENT_IMAGE"}
 
@@ -137,6 +137,11 @@ def test_services_ports_and_variables_agree_with_the_code(model: dict):
     server = workspace["load_from"][0]["grpc_server"]
     assert server["host"] == "user_code"
     assert str(server["port"]) in services["user_code"]["command"]
+
+    api = services["api"]
+    assert api["command"][:2] == ["rap-pipeline", "serve"]
+    assert "http://127.0.0.1:8000/health" in " ".join(api["healthcheck"]["test"])
+    assert {p["target"] for p in api["ports"]} == {int(api["command"][-1])}
 
     exporter = services["exporter"]["command"]
     assert exporter[:2] == ["rap-pipeline", "metrics"] and str(DEFAULT_PORT) in exporter

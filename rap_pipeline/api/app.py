@@ -1,0 +1,415 @@
+"""The HTTP API (``rap-pipeline serve``): what the pipeline built, as JSON, read-only.
+
+The lifespan opens what the pipeline itself uses (the PostgreSQL pool, Redis, the embedding
+model) once and closes it. Every error answers ``{"error": {"code", "message"}}`` without a
+stack trace; requests are rate limited per client through Redis (shared by every worker);
+``/metrics`` has the service's own Prometheus metrics (route templates as labels)."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import redis
+from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi import Path as PathParam
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import FileResponse, JSONResponse, Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from rap_pipeline.api import reads
+from rap_pipeline.core.database import close_pool, connect, load_migrations
+from rap_pipeline.core.settings import Settings
+
+log = logging.getLogger(__name__)
+MAX_LYRICS_CHARS = 20_000  # what the pipeline keeps of a song (cleaning's limit)
+MAX_BODY_BYTES = 100_000
+
+
+class ApiError(HTTPException):
+    def __init__(self, status: int, code: str, message: str, headers: dict | None = None):
+        super().__init__(
+            status_code=status, detail={"code": code, "message": message}, headers=headers
+        )
+
+
+class Page(BaseModel):
+    total: int
+    limit: int
+    offset: int
+
+
+class SearchHitOut(BaseModel):
+    track_id: int
+    artist: str
+    artist_slug: str
+    title: str
+    year: int | None
+    score: float
+    matched_lines: str = Field(description="the lines of the best-matching passage")
+    first_line: int | None
+
+
+class SearchOut(BaseModel):
+    query: str
+    hybrid: bool
+    results: list[SearchHitOut]
+
+
+class AnalyzeIn(BaseModel):
+    lyrics: str = Field(min_length=1, max_length=MAX_LYRICS_CHARS)
+
+
+class PredictionOut(BaseModel):
+    model: str
+    version: int
+    promoted: bool
+    target: str
+    values: dict[str, float]
+    held_out_mae: float
+    baseline_mae: dict[str, float]
+    note: str
+
+
+class AnalyzeOut(BaseModel):
+    rule_based: dict[str, Any]
+    emotion: dict[str, Any]
+    emotion_method: str
+    predictions: list[PredictionOut]
+    llm_called: bool = False
+    written: bool = False
+
+
+class ArtistsOut(BaseModel):
+    page: Page
+    artists: list[dict[str, Any]]
+
+
+def _metrics(registry: CollectorRegistry) -> tuple[Counter, Histogram]:
+    requests = Counter(
+        "rap_api_http_requests",
+        "HTTP requests by route template, method and status",
+        ["route", "method", "status"],
+        registry=registry,
+    )
+    latency = Histogram(
+        "rap_api_http_request_duration_seconds",
+        "time to answer, by route template",
+        ["route"],
+        registry=registry,
+        buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+    )
+    return requests, latency
+
+
+def create_app(settings: Settings, database_url: str, redis_url: str) -> FastAPI:
+    registry = CollectorRegistry(auto_describe=False)
+    requests_total, latency = _metrics(registry)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from rap_pipeline.defs.embeddings.model import load_model
+
+        with connect(database_url):  # opens the pool, migrates if needed
+            pass
+        app.state.redis = redis.Redis.from_url(
+            redis_url, socket_connect_timeout=1, socket_timeout=1
+        )
+        app.state.model = await run_in_threadpool(
+            load_model, settings.embedding_model, settings.torch_threads or None
+        )
+        yield
+        app.state.redis.close()
+        close_pool(database_url)
+
+    app = FastAPI(
+        title="rap_pipeline",
+        version="1",
+        summary="Search and read what the pipeline built: tracks, analyses, predictions, trends.",
+        lifespan=lifespan,
+    )
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Content-Type"],
+        )
+
+    # -- errors: one shape, never a stack trace --------------------------------------------
+    @app.exception_handler(StarletteHTTPException)  # FastAPI's, and the router's own 404/405
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = (
+            exc.detail
+            if isinstance(exc.detail, dict)
+            else {
+                "code": "http_" + str(exc.status_code),
+                "message": str(exc.detail),
+            }
+        )
+        return JSONResponse({"error": detail}, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [
+            f"{'.'.join(str(p) for p in e['loc'] if p != 'body')}: {e['msg']}" for e in exc.errors()
+        ]
+        return JSONResponse(
+            {"error": {"code": "invalid_request", "message": "; ".join(problems)}}, status_code=422
+        )
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("%s %s failed", request.method, request.url.path)
+        return JSONResponse(
+            {"error": {"code": "internal", "message": "the server failed; see its log"}},
+            status_code=500,
+        )
+
+    # -- every request: size limit, shared rate limit, metrics -----------------------------
+    @app.middleware("http")
+    async def guard_and_measure(request: Request, call_next):
+        started = time.perf_counter()
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
+            response: Response = JSONResponse(
+                {
+                    "error": {
+                        "code": "too_large",
+                        "message": f"the body is over {MAX_BODY_BYTES} bytes",
+                    }
+                },
+                status_code=413,
+            )
+        elif (wait := await run_in_threadpool(_rate_limited, app, request, settings)) is not None:
+            response = JSONResponse(
+                {
+                    "error": {
+                        "code": "rate_limited",
+                        "message": f"too many requests; retry in {wait} s",
+                    }
+                },
+                status_code=429,
+                headers={"Retry-After": str(wait)},
+            )
+        else:
+            response = await call_next(request)
+        route = request.scope.get("route")
+        template = getattr(route, "path", "unmatched")
+        requests_total.labels(template, request.method, str(response.status_code)).inc()
+        latency.labels(template).observe(time.perf_counter() - started)
+        return response
+
+    # -- routes ------------------------------------------------------------------------------
+    @app.get("/health", summary="Each part the API needs; 503 naming what failed")
+    def health() -> JSONResponse:
+        parts: dict[str, str] = {}
+        try:
+            with connect(database_url) as conn:
+                conn.execute("SELECT 1")
+                parts["database"] = "ok"
+                vector = conn.execute(
+                    "SELECT extversion FROM pg_extension WHERE extname = 'vector'"
+                ).fetchone()
+                parts["pgvector"] = f"ok ({vector[0]})" if vector else "missing"
+                applied = conn.execute("SELECT count(*) FROM schema_migrations").fetchone()[0]
+                shipped = len(load_migrations())
+                parts["migrations"] = "ok" if applied == shipped else f"{applied} of {shipped}"
+        except Exception as exc:  # noqa: BLE001 - reported as the failed part
+            parts.setdefault("database", f"unreachable ({type(exc).__name__})")
+        try:
+            app.state.redis.ping()
+            parts["redis"] = "ok"
+        except redis.RedisError as exc:
+            parts["redis"] = f"unreachable ({type(exc).__name__})"
+        parts["model"] = f"ok ({app.state.model.model_id})"
+        healthy = all(value.startswith("ok") for value in parts.values())
+        return JSONResponse(
+            {"status": "ok" if healthy else "failing", "parts": parts},
+            status_code=200 if healthy else 503,
+        )
+
+    @app.get("/search", response_model=SearchOut, summary="Semantic search over the lyrics")
+    def search_route(
+        q: Annotated[
+            str, Query(min_length=1, max_length=500, description="what the songs are about")
+        ],
+        artist: Annotated[str | None, Query(max_length=100)] = None,
+        year_from: Annotated[int | None, Query(ge=1900, le=2100)] = None,
+        year_to: Annotated[int | None, Query(ge=1900, le=2100)] = None,
+        limit: Annotated[int, Query(ge=1, le=100)] = 10,
+        hybrid: bool = False,
+    ) -> SearchOut:
+        from rap_pipeline.search import search
+
+        if not q.strip():
+            raise ApiError(422, "invalid_request", "q: the search text is empty")
+        hits = search(
+            q,
+            artist=artist,
+            year_from=year_from,
+            year_to=year_to,
+            limit=limit,
+            hybrid=hybrid,
+            model_id=settings.embedding_model,
+            database_url=database_url,
+        )
+        return SearchOut(
+            query=q, hybrid=hybrid, results=[SearchHitOut(**h.as_dict()) for h in hits]
+        )
+
+    @app.get("/tracks/{track_id}", summary="A track, its Spotify data, analyses and predictions")
+    def track_route(track_id: int) -> dict[str, Any]:
+        from rap_pipeline.predict import PredictionError, predict_track
+
+        with connect(database_url) as conn:
+            found = reads.track(conn, track_id)
+        if found is None:
+            raise ApiError(404, "not_found", f"no kept track {track_id}")
+        try:
+            _, predictions = predict_track(
+                str(track_id), settings=settings, database_url=database_url
+            )
+            found["predictions"] = [p.as_dict() for p in predictions]
+        except (PredictionError, LookupError) as exc:
+            found["predictions"] = []
+            found["predictions_note"] = str(exc)
+        return found
+
+    @app.get("/tracks/{track_id}/similar", response_model=list[SearchHitOut])
+    def similar_route(track_id: int, limit: Annotated[int, Query(ge=1, le=50)] = 10):
+        from rap_pipeline.search import similar
+
+        try:
+            hits = similar(
+                str(track_id),
+                limit=limit,
+                model_id=settings.embedding_model,
+                database_url=database_url,
+            )
+        except LookupError as exc:
+            raise ApiError(404, "not_found", str(exc)) from None
+        return [SearchHitOut(**h.as_dict()) for h in hits]
+
+    @app.get("/artists", response_model=ArtistsOut)
+    def artists_route(
+        limit: Annotated[int, Query(ge=1, le=200)] = 50, offset: Annotated[int, Query(ge=0)] = 0
+    ) -> ArtistsOut:
+        with connect(database_url) as conn:
+            rows, total = reads.artists(conn, limit, offset)
+        return ArtistsOut(page=Page(total=total, limit=limit, offset=offset), artists=rows)
+
+    @app.get("/artists/{slug}")
+    def artist_route(slug: Annotated[str, PathParam(max_length=100)]) -> dict[str, Any]:
+        with connect(database_url) as conn:
+            found = reads.artist(conn, slug)
+        if found is None:
+            raise ApiError(404, "not_found", f"no artist {slug!r}")
+        return found
+
+    @app.post("/analyze", response_model=AnalyzeOut, summary="Analyze lyrics; nothing is stored")
+    def analyze_route(body: AnalyzeIn) -> AnalyzeOut:
+        from rap_pipeline.predict import PredictionError, lyrics_features, predict_lyrics
+
+        table = _lyrics_table(body.lyrics, settings, lyrics_features)
+        values = table.frame.iloc[0].to_dict()
+        try:
+            predictions = predict_lyrics(body.lyrics, settings=settings, database_url=database_url)
+        except PredictionError:
+            predictions = []
+        return AnalyzeOut(
+            rule_based=_prefixed(values, "rule_based_analysis:"),
+            emotion=_prefixed(values, "emotion_analysis:"),
+            emotion_method=table.sources.get("emotion", ""),
+            predictions=[PredictionOut(**p.as_dict()) for p in predictions],
+        )
+
+    @app.get("/trends", summary="The trends asset's tables, and its plots' URLs")
+    def trends_route() -> dict[str, Any]:
+        from rap_pipeline.defs.predictors.store import latest_trend_report
+
+        with connect(database_url) as conn:
+            report = latest_trend_report(conn)
+        if report is None:
+            raise ApiError(404, "not_found", "no trends yet: materialize the trends asset")
+        return {
+            "created_at": report.created_at,
+            "tables": report.tables,
+            "plots": {name: f"/trends/plots/{name}.png" for name in report.plots},
+        }
+
+    @app.get("/trends/plots/{name}.png", response_class=FileResponse)
+    def plot_route(name: str) -> FileResponse:
+        from rap_pipeline.defs.predictors.store import latest_trend_report
+        from rap_pipeline.predict import artifacts_dir
+
+        with connect(database_url) as conn:
+            report = latest_trend_report(conn)
+        relative = report.plots.get(name) if report else None
+        if relative is None:  # names come from the report, never from the path
+            raise ApiError(404, "not_found", f"no plot {name!r}")
+        return FileResponse(Path(artifacts_dir(settings)) / relative, media_type="image/png")
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics_route() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+def _lyrics_table(lyrics: str, settings: Settings, lyrics_features):
+    from rap_pipeline.predict import PredictionError
+
+    try:
+        return lyrics_features(lyrics, settings)
+    except PredictionError as exc:
+        raise ApiError(422, "invalid_request", str(exc)) from None
+
+
+def _prefixed(values: dict[str, Any], prefix: str) -> dict[str, Any]:
+    return {
+        key.removeprefix(prefix): value
+        for key, value in values.items()
+        if key.startswith(prefix) and not (isinstance(value, float) and math.isnan(value))
+    }
+
+
+_REDIS_DOWN_WARNED: set[str] = set()
+
+
+def _rate_limited(app: FastAPI, request: Request, settings: Settings) -> int | None:
+    """Seconds to wait when this client used up its requests for the minute (a fixed window
+    counted in Redis, so every worker shares it); None to go on. Without Redis: go on."""
+    if request.url.path in ("/health", "/metrics"):
+        return None
+    client = request.client.host if request.client else "unknown"
+    window = int(time.time() // 60)
+    key = f"rap:v1:api:rate:{client}:{window}"
+    try:
+        pipe = app.state.redis.pipeline()
+        pipe.incr(key)
+        pipe.expire(key, 61)
+        count, _ = pipe.execute()
+    except redis.RedisError as exc:
+        if "rate" not in _REDIS_DOWN_WARNED:
+            log.warning("Redis unreachable (%s): requests are not rate limited", type(exc).__name__)
+            _REDIS_DOWN_WARNED.add("rate")
+        return None
+    if count > settings.api_requests_per_minute:
+        return max(1, 60 - int(time.time()) % 60)
+    return None
