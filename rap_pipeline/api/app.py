@@ -20,7 +20,8 @@ from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from markupsafe import escape
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -153,15 +154,19 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> FastAPI
 
     # -- errors: one shape, never a stack trace --------------------------------------------
     @app.exception_handler(StarletteHTTPException)  # FastAPI's, and the router's own 404/405
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         detail = (
             exc.detail
             if isinstance(exc.detail, dict)
-            else {
-                "code": "http_" + str(exc.status_code),
-                "message": str(exc.detail),
-            }
+            else {"code": f"http_{exc.status_code}", "message": str(exc.detail)}
         )
+        if "text/html" in request.headers.get("accept", ""):  # a person, in a browser
+            page = (
+                f"<!doctype html><html lang=en><meta charset=utf-8><title>{exc.status_code}</title>"
+                f"<link rel=stylesheet href=/static/style.css><main><h1>{exc.status_code}</h1>"
+                f"<p>{escape(detail['message'])}</p><p><a href=/>Search</a></p></main></html>"
+            )
+            return HTMLResponse(page, status_code=exc.status_code, headers=exc.headers)
         return JSONResponse({"error": detail}, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
@@ -369,6 +374,20 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> FastAPI
     def metrics_route() -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
+    from rap_pipeline.api.pages import add_pages
+
+    add_pages(
+        app,
+        settings,
+        database_url,
+        {
+            "search": search_route,
+            "track": track_route,
+            "similar": similar_route,
+            "artist": artist_route,
+            "trends": trends_route,
+        },
+    )
     return app
 
 
