@@ -55,6 +55,30 @@ def benchmark_search(
     print_measures(f"search benchmark: {tracks:,} tracks, {artists:,} artists", rows, started)
 
 
+@app.command("api")
+def benchmark_api(
+    tracks: Annotated[
+        int | None,
+        typer.Option(help="Generated tracks in a throwaway database (default: the pipeline's)."),
+    ] = None,
+    artists: Annotated[int, typer.Option(help="Generated artists, with --tracks.")] = 1000,
+    clients: Annotated[int, typer.Option(help="Concurrent clients.")] = 8,
+    seconds: Annotated[float, typer.Option(help="Seconds each side is timed.")] = 20.0,
+) -> None:
+    """GET /search latency (p50, p99) with concurrent clients, beside the same searches in
+    process; on the pipeline's database, or on --tracks generated tracks."""
+    from rap_pipeline.benchmarks.api_benchmark import build_scale_database, run_api_benchmark
+
+    settings = get_settings()
+    started = time.monotonic()
+    with services_for_command(settings) as urls:
+        url = urls.database_url
+        if tracks is not None:
+            url = build_scale_database(url, artists, tracks, settings.embedding_model)
+        rows = run_api_benchmark(settings, url, urls.redis_url, clients, seconds)
+    print_measures("API benchmark: GET /search", rows, started)
+
+
 @app.command("api-budget")
 def benchmark_api_budget(
     rate: Annotated[float, typer.Option(help="Configured Spotify requests per second.")] = 5.0,

@@ -1,0 +1,163 @@
+"""`rap-pipeline benchmark api`: `GET /search` latency with concurrent clients, beside the same
+searches in process (`rap_pipeline.search.search`, what `rap-pipeline search` calls), in one run.
+
+- Data: the pipeline's own database (after `make run`: the sample corpus), or, with
+  ``--tracks N``, a throwaway database of N generated tracks whose vectors are derived from
+  real line vectors as in `benchmark search` (its docstring says how), bulk-loaded, then
+  indexed with the migration's HNSW settings.
+- Queries: the labelled search-quality queries, round-robin. Both sides run with the model
+  loaded and the query vectors cached after their first use (the process's LRU cache), so the
+  figures are the search itself plus, for HTTP, the service around it.
+- In process: ``clients`` threads calling ``search`` for ``seconds``. HTTP: the API served by
+  uvicorn in this process (as `rap-pipeline serve` runs it), ``clients`` threads each with its
+  own keep-alive connection, for ``seconds``. p50/p99 over every request of the window.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections.abc import Callable
+
+import numpy as np
+import requests
+import uvicorn
+from rich.progress import Progress
+
+from rap_pipeline.benchmarks.search_benchmark import derived_vectors, load_tracks, settle, write_all
+from rap_pipeline.benchmarks.search_quality import load_queries
+from rap_pipeline.benchmarks.setup import Row, fresh_database
+from rap_pipeline.core.database import connect
+from rap_pipeline.core.services import free_port
+from rap_pipeline.core.settings import Settings
+from rap_pipeline.defs.embeddings.model import load_model
+from rap_pipeline.defs.embeddings.store import PendingTrack
+from rap_pipeline.samples.corpus_generator import generate
+
+BENCH_DATABASE = "rap_pipeline_benchmark_api"
+P50_GOAL_MS, P99_GOAL_MS = 30, 100
+
+
+def build_scale_database(server_url: str, artists: int, tracks: int, model_id: str) -> str:
+    """A throwaway database of generated tracks with derived vectors, HNSW-indexed."""
+    model = load_model(model_id)
+    url = fresh_database(server_url, BENCH_DATABASE)
+    with Progress() as progress:
+        load_tracks(url, list(generate(artists, tracks, 7)), progress)
+        with connect(url) as conn:
+            kept = conn.execute(
+                "SELECT id, lyrics_clean, lyrics_hash, release_year, artist_slug FROM tracks "
+                "WHERE status = 'kept' ORDER BY id"
+            ).fetchall()
+            index_ddl = [
+                ddl
+                for (ddl,) in conn.execute(
+                    "SELECT indexdef FROM pg_indexes WHERE indexdef LIKE '%USING hnsw%'"
+                )
+            ]
+            for (name,) in conn.execute(
+                "SELECT indexname FROM pg_indexes WHERE indexdef LIKE '%USING hnsw%'"
+            ).fetchall():
+                conn.execute(f'DROP INDEX "{name}"')  # bulk load first, index once
+        embedded = derived_vectors(model, [PendingTrack(*row[:4]) for row in kept], progress)
+        write_all(url, model, embedded, {row[0]: row[4] for row in kept}, progress)
+    with connect(url) as conn:
+        conn.execute("SET maintenance_work_mem = '1GB'")
+        for ddl in index_ddl:
+            conn.execute(ddl)
+    settle(url)
+    return url
+
+
+def _percentiles(samples: list[float]) -> tuple[float, float]:
+    array = np.array(samples) * 1000
+    return float(np.percentile(array, 50)), float(np.percentile(array, 99))
+
+
+def _hammer(call: Callable[[str], None], queries: list[str], clients: int, seconds: float):
+    """``clients`` threads calling ``call(query)`` for ``seconds``; every latency, in s."""
+    latencies: list[float] = []
+    lock = threading.Lock()
+    deadline = time.perf_counter() + seconds
+
+    def client(offset: int) -> None:
+        mine = []
+        for query in itertools.islice(itertools.cycle(queries), offset, None):
+            if time.perf_counter() >= deadline:
+                break
+            started = time.perf_counter()
+            call(query)
+            mine.append(time.perf_counter() - started)
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return latencies
+
+
+def run_api_benchmark(
+    settings: Settings, database_url: str, redis_url: str, clients: int, seconds: float
+) -> list[Row]:
+    from rap_pipeline.api.app import create_app
+    from rap_pipeline.search import search
+
+    queries = [query for query, _ in load_queries()]
+    with connect(database_url) as conn:
+        tracks = conn.execute("SELECT count(*) FROM track_embeddings").fetchone()[0]
+
+    def in_process(query: str) -> None:
+        search(query, limit=10, model_id=settings.embedding_model, database_url=database_url)
+
+    for query in queries:  # warm: model, query vectors, pool, caches
+        in_process(query)
+    local = _hammer(in_process, queries, clients, seconds)
+
+    unlimited = settings.model_copy(update={"api_requests_per_minute": 10**9})
+    app = create_app(unlimited, database_url, redis_url)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    sessions = threading.local()
+
+    def over_http(query: str) -> None:
+        if not hasattr(sessions, "session"):
+            sessions.session = requests.Session()
+        answer = sessions.session.get(
+            f"http://127.0.0.1:{port}/search", params={"q": query, "limit": 10}, timeout=30
+        )
+        answer.raise_for_status()
+
+    try:
+        for query in queries:
+            over_http(query)
+        remote = _hammer(over_http, queries, clients, seconds)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+    local_p50, local_p99 = _percentiles(local)
+    http_p50, http_p99 = _percentiles(remote)
+    met = lambda value, goal: "met" if value <= goal else "missed"  # noqa: E731
+    return [
+        ("tracks with vectors", f"{tracks:,}", ""),
+        (
+            f"in process: search(), {clients} threads",
+            f"p50 {local_p50:.1f} ms · p99 {local_p99:.1f} ms",
+            f"{len(local) / seconds:.0f} searches/s",
+        ),
+        (
+            f"HTTP: GET /search, {clients} clients",
+            f"p50 {http_p50:.1f} ms · p99 {http_p99:.1f} ms",
+            f"{len(remote) / seconds:.0f} requests/s",
+        ),
+        ("HTTP p50 goal ≤ 30 ms", f"{http_p50:.1f} ms", met(http_p50, P50_GOAL_MS)),
+        ("HTTP p99 goal ≤ 100 ms", f"{http_p99:.1f} ms", met(http_p99, P99_GOAL_MS)),
+        ("HTTP / in process (p50)", f"{http_p50 / local_p50:.2f}×", ""),
+    ]
