@@ -7,6 +7,7 @@ stack trace; requests are rate limited per client through Redis (shared by every
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import math
 import time
@@ -96,9 +97,69 @@ class AnalyzeOut(BaseModel):
     written: bool = False
 
 
+class ArtistSummary(BaseModel):
+    slug: str
+    name: str
+    tracks: int
+    first_year: int | None
+    last_year: int | None
+
+
 class ArtistsOut(BaseModel):
     page: Page
-    artists: list[dict[str, Any]]
+    artists: list[ArtistSummary]
+
+
+class TrackRef(BaseModel):
+    id: int
+    title: str
+    release_year: int | None
+
+
+class ArtistOut(ArtistSummary):
+    rejected: int
+    spotify_matched: int
+    means: dict[str, float] = Field(description="mean of each analysis metric, analyzer.metric")
+    tracks_list: list[TrackRef]
+
+
+class SpotifyOut(BaseModel):
+    status: str
+    spotify_track_id: str | None
+    spotify_title: str | None
+    album: str | None
+    release_date: str | None
+    popularity: int | None
+    explicit: bool | None
+    duration_ms: int | None
+    enriched_at: dt.datetime | None
+    match_score: float | None
+
+
+class AnalysisOut(BaseModel):
+    analyzer: str
+    analyzer_version: str
+    method: str
+    result: dict[str, Any]
+    analyzed_at: dt.datetime
+
+
+class TrackOut(BaseModel):
+    id: int
+    title: str
+    artist_slug: str
+    artist: str
+    album: str | None
+    release_date: dt.date | None
+    release_year: int | None
+    url: str | None
+    word_count: int | None
+    line_count: int | None
+    lyrics_excerpt: str = Field(description="at most 4 lines / 300 characters of the lyrics")
+    spotify: SpotifyOut | None
+    analyses: list[AnalysisOut]
+    predictions: list[PredictionOut]
+    predictions_note: str | None = None
 
 
 def _metrics(registry: CollectorRegistry) -> tuple[Counter, Histogram]:
@@ -278,7 +339,11 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> FastAPI
             query=q, hybrid=hybrid, results=[SearchHitOut(**h.as_dict()) for h in hits]
         )
 
-    @app.get("/tracks/{track_id}", summary="A track, its Spotify data, analyses and predictions")
+    @app.get(
+        "/tracks/{track_id}",
+        response_model=TrackOut,
+        summary="A track, its Spotify data, analyses and predictions",
+    )
     def track_route(track_id: int) -> dict[str, Any]:
         from rap_pipeline.predict import PredictionError, predict_track
 
@@ -319,7 +384,7 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> FastAPI
             rows, total = reads.artists(conn, limit, offset)
         return ArtistsOut(page=Page(total=total, limit=limit, offset=offset), artists=rows)
 
-    @app.get("/artists/{slug}")
+    @app.get("/artists/{slug}", response_model=ArtistOut)
     def artist_route(slug: Annotated[str, PathParam(max_length=100)]) -> dict[str, Any]:
         with connect(database_url) as conn:
             found = reads.artist(conn, slug)
