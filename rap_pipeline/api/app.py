@@ -37,6 +37,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from rap_pipeline.api import reads
 from rap_pipeline.core.database import close_pool, connect, load_migrations
 from rap_pipeline.core.settings import Settings
+from rap_pipeline.search import SearchHit
 
 log = logging.getLogger(__name__)
 MAX_LYRICS_CHARS = 20_000  # what the pipeline keeps of a song (cleaning's limit)
@@ -56,21 +57,10 @@ class Page(BaseModel):
     offset: int
 
 
-class SearchHitOut(BaseModel):
-    track_id: int
-    artist: str
-    artist_slug: str
-    title: str
-    year: int | None
-    score: float
-    matched_lines: str = Field(description="the lines of the best-matching passage")
-    first_line: int | None
-
-
 class SearchOut(BaseModel):
     query: str
     hybrid: bool
-    results: list[SearchHitOut]
+    results: list[SearchHit]
 
 
 class AnalyzeIn(BaseModel):
@@ -335,9 +325,7 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> FastAPI
             model_id=settings.embedding_model,
             database_url=database_url,
         )
-        return SearchOut(
-            query=q, hybrid=hybrid, results=[SearchHitOut(**h.as_dict()) for h in hits]
-        )
+        return SearchOut(query=q, hybrid=hybrid, results=hits)
 
     @app.get(
         "/tracks/{track_id}",
@@ -361,7 +349,7 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> FastAPI
             found["predictions_note"] = str(exc)
         return found
 
-    @app.get("/tracks/{track_id}/similar", response_model=list[SearchHitOut])
+    @app.get("/tracks/{track_id}/similar", response_model=list[SearchHit])
     def similar_route(track_id: int, limit: Annotated[int, Query(ge=1, le=50)] = 10):
         from rap_pipeline.search import similar
 
@@ -374,7 +362,7 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> FastAPI
             )
         except LookupError as exc:
             raise ApiError(404, "not_found", str(exc)) from None
-        return [SearchHitOut(**h.as_dict()) for h in hits]
+        return hits
 
     @app.get("/artists", response_model=ArtistsOut)
     def artists_route(
