@@ -14,14 +14,25 @@ import psycopg
 
 from rap_pipeline.core.database import connect
 from rap_pipeline.core.settings import Settings, get_settings
-from rap_pipeline.defs.predictors.features import EMBEDDING_ASSET, TrackTable, load_track_table
+from rap_pipeline.defs.predictors.features import (
+    EMBEDDING_ASSET,
+    TrackTable,
+    load_track_table,
+    numeric_items,
+)
 from rap_pipeline.defs.predictors.registry import (
+    Artifact,
     ModelVersion,
     latest_version,
     load_artifact,
     promoted_version,
 )
-from rap_pipeline.defs.predictors.training import PREDICTORS, baseline_mae, held_out_mae
+from rap_pipeline.defs.predictors.training import (
+    LYRIC_FEATURE_ASSETS,
+    PREDICTORS,
+    baseline_mae,
+    held_out_mae,
+)
 from rap_pipeline.search import _database_url, find_track
 
 
@@ -63,10 +74,23 @@ def serving_versions(conn: psycopg.Connection) -> list[ModelVersion]:
     return found
 
 
+# artifacts by (directory, file, SHA-256): one per version served in this process
+_LOADED: dict[tuple[str, str, str], Artifact] = {}
+
+
+def _loaded(directory: Path, model: ModelVersion) -> Artifact:
+    """A registered version's artifact, checked and unpickled once per process (versions are
+    immutable: a new model is a new version), not on every request."""
+    key = (str(directory), model.artifact_path, model.artifact_sha256)
+    if key not in _LOADED:
+        _LOADED[key] = load_artifact(directory, model)
+    return _LOADED[key]
+
+
 def _predict(models: list[ModelVersion], table: TrackTable, directory: Path) -> list[Prediction]:
     predictions = []
     for model in models:
-        artifact = load_artifact(directory, model)
+        artifact = _loaded(directory, model)
         changed = {
             source: (value, table.sources.get(source))
             for source, value in artifact.sources.items()
@@ -97,9 +121,7 @@ def _predict(models: list[ModelVersion], table: TrackTable, directory: Path) -> 
 
 def _require_features(table: TrackTable, what: str) -> None:
     present = {c.split(":", 1)[0] for c in table.feature_columns if table.frame[c].notna().any()}
-    missing = [
-        a for a in ("rule_based_analysis", "emotion_analysis", EMBEDDING_ASSET) if a not in present
-    ]
+    missing = [asset for asset in LYRIC_FEATURE_ASSETS if asset not in present]
     if missing:
         raise PredictionError(f"{what} has no {', '.join(missing)} yet: run the pipeline first")
 
@@ -141,11 +163,7 @@ def lyrics_features(lyrics: str, settings: Settings) -> TrackTable:
         (result,) = analyzer.analyze([text])
         if result.status != "ok":
             raise PredictionError(f"{analyzer.info.name} failed on these lyrics: {result.error}")
-        values |= {
-            f"{asset}:{k}": float(v)
-            for k, v in result.values.items()
-            if isinstance(v, int | float) and not isinstance(v, bool)
-        }
+        values |= {f"{asset}:{k}": v for k, v in numeric_items(result.values).items()}
         sources[analyzer.info.name] = f"{analyzer.info.version}/{analyzer.info.method}"
     embedding_model = resources["embedding_model"]
     model = embedding_model.load()
@@ -162,5 +180,14 @@ def predict_lyrics(
     """Predictions for lyrics that are not in the corpus (nothing is written)."""
     settings = settings or get_settings()
     with connect(_database_url(database_url)) as conn:
+        serving_versions(conn)  # fails early, before the models run, when nothing is trained
+    return predict_features(lyrics_features(lyrics, settings), settings, database_url)
+
+
+def predict_features(
+    table: TrackTable, settings: Settings, database_url: str | None = None
+) -> list[Prediction]:
+    """Predictions for a one-row table of features (``lyrics_features``)."""
+    with connect(_database_url(database_url)) as conn:
         models = serving_versions(conn)
-    return _predict(models, lyrics_features(lyrics, settings), artifacts_dir(settings))
+    return _predict(models, table, artifacts_dir(settings))

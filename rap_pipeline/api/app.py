@@ -179,6 +179,7 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> FastAPI
 
         with connect(database_url):  # opens the pool, migrates if needed
             pass
+        app.state.rate_limit_warned = False  # once, when Redis is found unreachable
         app.state.redis = redis.Redis.from_url(
             redis_url, socket_connect_timeout=1, socket_timeout=1
         )
@@ -382,12 +383,15 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> FastAPI
 
     @app.post("/analyze", response_model=AnalyzeOut, summary="Analyze lyrics; nothing is stored")
     def analyze_route(body: AnalyzeIn) -> AnalyzeOut:
-        from rap_pipeline.predict import PredictionError, lyrics_features, predict_lyrics
+        from rap_pipeline.predict import PredictionError, lyrics_features, predict_features
 
-        table = _lyrics_table(body.lyrics, settings, lyrics_features)
+        try:
+            table = lyrics_features(body.lyrics, settings)
+        except PredictionError as exc:
+            raise ApiError(422, "invalid_request", str(exc)) from None
         values = table.frame.iloc[0].to_dict()
         try:
-            predictions = predict_lyrics(body.lyrics, settings=settings, database_url=database_url)
+            predictions = predict_features(table, settings, database_url)
         except PredictionError:
             predictions = []
         return AnalyzeOut(
@@ -444,24 +448,12 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> FastAPI
     return app
 
 
-def _lyrics_table(lyrics: str, settings: Settings, lyrics_features):
-    from rap_pipeline.predict import PredictionError
-
-    try:
-        return lyrics_features(lyrics, settings)
-    except PredictionError as exc:
-        raise ApiError(422, "invalid_request", str(exc)) from None
-
-
 def _prefixed(values: dict[str, Any], prefix: str) -> dict[str, Any]:
     return {
         key.removeprefix(prefix): value
         for key, value in values.items()
         if key.startswith(prefix) and not (isinstance(value, float) and math.isnan(value))
     }
-
-
-_REDIS_DOWN_WARNED: set[str] = set()
 
 
 def _rate_limited(app: FastAPI, request: Request, settings: Settings) -> int | None:
@@ -478,9 +470,9 @@ def _rate_limited(app: FastAPI, request: Request, settings: Settings) -> int | N
         pipe.expire(key, 61)
         count, _ = pipe.execute()
     except redis.RedisError as exc:
-        if "rate" not in _REDIS_DOWN_WARNED:
+        if not app.state.rate_limit_warned:
             log.warning("Redis unreachable (%s): requests are not rate limited", type(exc).__name__)
-            _REDIS_DOWN_WARNED.add("rate")
+            app.state.rate_limit_warned = True
         return None
     if count > settings.api_requests_per_minute:
         return max(1, 60 - int(time.time()) % 60)

@@ -72,8 +72,8 @@ def run(
                 if settings.llm_base_url and settings.llm_model
                 else "LLM analyzer: not configured (set RAP_LLM_BASE_URL and RAP_LLM_MODEL)"
             )
-            failed = _run_partitions(run_settings, urls, specs, force)
-            retrain_error, retrain_notes = _retrain(run_settings)
+            failed, definitions = _run_partitions(run_settings, urls, specs, force)
+            retrain_error, retrain_notes = _retrain(definitions)
             slugs = [spec.slug for spec in specs]
             with connect(urls.database_url) as conn:
                 _print_summary(conn, slugs, time.monotonic() - started, settings.embedding_model)
@@ -129,12 +129,10 @@ def _describe_spotify(settings: Settings, run_settings: Settings) -> str:
     return "not configured (set SPOTIFY_CLIENT_ID and SPOTIFY_CLIENT_SECRET)"
 
 
-def _run_partitions(
-    settings: Settings, urls: ServiceURLs, specs: list[ArtistSpec], force: bool
-) -> dict[str, str]:
+def _run_partitions(settings: Settings, urls: ServiceURLs, specs: list[ArtistSpec], force: bool):
     """Runs the main job over the artists in batched runs (ranges of up to
     ``PARTITIONS_PER_RUN`` partitions, as a backfill would); returns the failed artists with
-    their first error."""
+    their first error, and the definitions (the retraining runs from them too)."""
     from dagster import DagsterInstance
 
     from rap_pipeline.definitions import build_definitions
@@ -144,7 +142,8 @@ def _run_partitions(
         register_artists(conn, specs)
     slugs = [spec.slug for spec in specs]
     add_partitions(slugs)
-    job = build_definitions(settings).resolve_job_def("main")
+    definitions = build_definitions(settings)
+    job = definitions.resolve_job_def("main")
     failed: dict[str, str] = {}
     with (
         DagsterInstance.get() as instance,
@@ -168,18 +167,16 @@ def _run_partitions(
 
         execute_in_batches(job, instance, slugs, run_config(force), on_result=record)
         progress.update(task, description="done")
-    return failed
+    return failed, definitions
 
 
-def _retrain(settings: Settings) -> tuple[str | None, list[str]]:
+def _retrain(definitions) -> tuple[str | None, list[str]]:
     """The predictors and trends over every partition, in one run after the partitions' runs
     (what the nightly retraining does): its first error, if it failed, and what each asset
     reported (trained, unchanged, or why it skipped)."""
     from dagster import DagsterInstance
 
-    from rap_pipeline.definitions import build_definitions
-
-    job = build_definitions(settings).resolve_job_def("retrain")
+    job = definitions.resolve_job_def("retrain")
     with (
         console.status("training the predictors and computing the trends"),
         DagsterInstance.get() as instance,

@@ -13,6 +13,7 @@ from rap_pipeline.core.automation import retrain_daily_when_inputs_changed
 from rap_pipeline.core.resources import DatabaseResource
 from rap_pipeline.defs.embeddings.resources import EmbeddingModelResource
 from rap_pipeline.defs.predictors.checks import predictor_check_results, predictor_check_specs
+from rap_pipeline.defs.predictors.evaluation import MEAN_BASELINE
 from rap_pipeline.defs.predictors.features import load_track_table
 from rap_pipeline.defs.predictors.resources import ArtifactsResource
 from rap_pipeline.defs.predictors.store import (
@@ -25,6 +26,8 @@ from rap_pipeline.defs.predictors.training import (
     POPULARITY,
     PredictorSpec,
     TrainingOutcome,
+    baseline_mae,
+    held_out_mae,
     train_predictor,
 )
 from rap_pipeline.defs.predictors.trends import (
@@ -80,8 +83,8 @@ def _metadata(outcome: TrainingOutcome) -> dict:
             "decision": model.decision,
             "features": len(model.features),
             "data_hash": model.training["data_hash"][:16],
-            "held_out_mae": model.metrics["scores"]["model"]["mae"]["value"],
-            "mean_baseline_mae": model.metrics["scores"]["mean baseline"]["mae"]["value"],
+            "held_out_mae": held_out_mae(model),
+            "mean_baseline_mae": baseline_mae(model)[MEAN_BASELINE],
         }
     if outcome.evaluation is not None:
         metadata["evaluation"] = dg.MetadataValue.md(outcome.evaluation.markdown())

@@ -62,7 +62,7 @@ class TrackTable:
         return digest.hexdigest()
 
 
-def _numeric_items(result: dict) -> dict[str, float]:
+def numeric_items(result: dict) -> dict[str, float]:
     return {
         key: float(value)
         for key, value in result.items()
@@ -96,7 +96,7 @@ def _analysis_columns(
     source = Counter(version for _, version, _ in rows).most_common(1)[0][0]
     asset = ANALYSIS_ASSETS.get(analyzer, f"{analyzer}_analysis")
     records = {
-        track_id: {f"{asset}:{k}": v for k, v in _numeric_items(result).items()}
+        track_id: {f"{asset}:{k}": v for k, v in numeric_items(result).items()}
         for track_id, version, result in rows
         if version == source
     }
