@@ -25,7 +25,7 @@ import dagster as dg
 from pydantic import SecretStr
 
 from rap_pipeline.benchmarks.setup import Row, fresh_database, ratio, stop_process_group, timed
-from rap_pipeline.core.dagster_home import keep_storage_connections, use_dagster_environment
+from rap_pipeline.core.dagster_home import use_dagster_environment
 from rap_pipeline.core.database import close_pool, connect
 from rap_pipeline.core.services import ServiceURLs
 from rap_pipeline.core.settings import Settings
@@ -144,7 +144,6 @@ def run_refresh_benchmark(
             with connect(url) as conn:
                 register_artists(conn, specs)
             instance.add_dynamic_partitions(artists_partitions.name, slugs)
-            keep_storage_connections(instance)
 
             def batched(label: str, job, size: int = PARTITIONS_PER_RUN) -> Pass:
                 done = Pass()

@@ -22,7 +22,6 @@ from rap_pipeline.cli.output import USER_ERRORS, console, fail
 from rap_pipeline.cli.predict import print_predictors
 from rap_pipeline.core.dagster_home import (
     apply_pool_limits,
-    keep_storage_connections,
     use_dagster_environment,
 )
 from rap_pipeline.core.database import connect
@@ -156,7 +155,6 @@ def _run_partitions(settings: Settings, urls: ServiceURLs, specs: list[ArtistSpe
         ) as progress,
     ):
         apply_pool_limits(instance)
-        keep_storage_connections(instance)
         task = progress.add_task("artists", total=len(slugs))
 
         def record(batch: list[str], result, _seconds: float) -> None:
@@ -181,7 +179,6 @@ def _retrain(definitions) -> tuple[str | None, list[str]]:
         console.status("training the predictors and computing the trends"),
         DagsterInstance.get() as instance,
     ):
-        keep_storage_connections(instance)
         result = job.execute_in_process(
             instance=instance, run_config=_QUIET_RUN_CONFIG, raise_on_error=False
         )

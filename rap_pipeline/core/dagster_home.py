@@ -48,13 +48,6 @@ def use_dagster_environment(settings: Settings, urls: ServiceURLs) -> None:
     os.environ.update(dagster_environment(settings, urls))
 
 
-def keep_storage_connections(instance) -> None:
-    """A long-lived process that executes many runs in process (``rap-pipeline run``, the
-    benchmarks) keeps its storage connections open: dagster-postgres otherwise opens one per
-    query, several per event a run writes. Dagster's webserver does the same."""
-    instance.optimize_for_webserver(statement_timeout=0, pool_recycle=3600, max_overflow=4)
-
-
 # Steps of a pool that may run at once across all runs. dagster.yaml can only hold a default
 # for every pool; these are set on the instance when a pool has no limit yet, so a limit
 # changed later (UI, or `rap-pipeline dagster instance concurrency set POOL N`) is kept.
