@@ -10,13 +10,12 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
-import redis
+import redis.asyncio as aioredis
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
@@ -26,8 +25,6 @@ from markupsafe import escape
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
-    Counter,
-    Histogram,
     generate_latest,
 )
 from pydantic import BaseModel, Field
@@ -35,13 +32,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rap_pipeline.api import reads
+from rap_pipeline.api.guard import RequestGuard, error_response
 from rap_pipeline.core.database import close_pool, connect, load_migrations
 from rap_pipeline.core.settings import Settings
 from rap_pipeline.search import SearchHit
 
 log = logging.getLogger(__name__)
 MAX_LYRICS_CHARS = 20_000  # what the pipeline keeps of a song (cleaning's limit)
-MAX_BODY_BYTES = 100_000
 
 
 class ApiError(HTTPException):
@@ -152,26 +149,8 @@ class TrackOut(BaseModel):
     predictions_note: str | None = None
 
 
-def _metrics(registry: CollectorRegistry) -> tuple[Counter, Histogram]:
-    requests = Counter(
-        "rap_api_http_requests",
-        "HTTP requests by route template, method and status",
-        ["route", "method", "status"],
-        registry=registry,
-    )
-    latency = Histogram(
-        "rap_api_http_request_duration_seconds",
-        "time to answer, by route template",
-        ["route"],
-        registry=registry,
-        buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
-    )
-    return requests, latency
-
-
 def create_app(settings: Settings, database_url: str, redis_url: str) -> FastAPI:
     registry = CollectorRegistry(auto_describe=False)
-    requests_total, latency = _metrics(registry)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -179,15 +158,14 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> FastAPI
 
         with connect(database_url):  # opens the pool, migrates if needed
             pass
-        app.state.rate_limit_warned = False  # once, when Redis is found unreachable
-        app.state.redis = redis.Redis.from_url(
+        app.state.redis = aioredis.Redis.from_url(
             redis_url, socket_connect_timeout=1, socket_timeout=1
         )
         app.state.model = await run_in_threadpool(
             load_model, settings.embedding_model, settings.torch_threads or None
         )
         yield
-        app.state.redis.close()
+        await app.state.redis.aclose()
         close_pool(database_url)
 
     app = FastAPI(
@@ -203,6 +181,12 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> FastAPI
             allow_methods=["GET", "POST"],
             allow_headers=["Content-Type"],
         )
+    app.add_middleware(
+        RequestGuard,
+        state=app.state,
+        requests_per_minute=settings.api_requests_per_minute,
+        registry=registry,
+    )
 
     # -- errors: one shape, never a stack trace --------------------------------------------
     @app.exception_handler(StarletteHTTPException)  # FastAPI's, and the router's own 404/405
@@ -226,73 +210,21 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> FastAPI
         problems = [
             f"{'.'.join(str(p) for p in e['loc'] if p != 'body')}: {e['msg']}" for e in exc.errors()
         ]
-        return JSONResponse(
-            {"error": {"code": "invalid_request", "message": "; ".join(problems)}}, status_code=422
-        )
+        return error_response(422, "invalid_request", "; ".join(problems))
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("%s %s failed", request.method, request.url.path)
-        return JSONResponse(
-            {"error": {"code": "internal", "message": "the server failed; see its log"}},
-            status_code=500,
-        )
-
-    # -- every request: size limit, shared rate limit, metrics -----------------------------
-    @app.middleware("http")
-    async def guard_and_measure(request: Request, call_next):
-        started = time.perf_counter()
-        length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
-            response: Response = JSONResponse(
-                {
-                    "error": {
-                        "code": "too_large",
-                        "message": f"the body is over {MAX_BODY_BYTES} bytes",
-                    }
-                },
-                status_code=413,
-            )
-        elif (wait := await run_in_threadpool(_rate_limited, app, request, settings)) is not None:
-            response = JSONResponse(
-                {
-                    "error": {
-                        "code": "rate_limited",
-                        "message": f"too many requests; retry in {wait} s",
-                    }
-                },
-                status_code=429,
-                headers={"Retry-After": str(wait)},
-            )
-        else:
-            response = await call_next(request)
-        route = request.scope.get("route")
-        template = getattr(route, "path", "unmatched")
-        requests_total.labels(template, request.method, str(response.status_code)).inc()
-        latency.labels(template).observe(time.perf_counter() - started)
-        return response
+        return error_response(500, "internal", "the server failed; see its log")
 
     # -- routes ------------------------------------------------------------------------------
     @app.get("/health", summary="Each part the API needs; 503 naming what failed")
-    def health() -> JSONResponse:
-        parts: dict[str, str] = {}
+    async def health() -> JSONResponse:
+        parts = await run_in_threadpool(_database_parts, database_url)
         try:
-            with connect(database_url) as conn:
-                conn.execute("SELECT 1")
-                parts["database"] = "ok"
-                vector = conn.execute(
-                    "SELECT extversion FROM pg_extension WHERE extname = 'vector'"
-                ).fetchone()
-                parts["pgvector"] = f"ok ({vector[0]})" if vector else "missing"
-                applied = conn.execute("SELECT count(*) FROM schema_migrations").fetchone()[0]
-                shipped = len(load_migrations())
-                parts["migrations"] = "ok" if applied == shipped else f"{applied} of {shipped}"
-        except Exception as exc:  # noqa: BLE001 - reported as the failed part
-            parts.setdefault("database", f"unreachable ({type(exc).__name__})")
-        try:
-            app.state.redis.ping()
+            await app.state.redis.ping()
             parts["redis"] = "ok"
-        except redis.RedisError as exc:
+        except (aioredis.RedisError, OSError) as exc:
             parts["redis"] = f"unreachable ({type(exc).__name__})"
         parts["model"] = f"ok ({app.state.model.model_id})"
         healthy = all(value.startswith("ok") for value in parts.values())
@@ -456,24 +388,19 @@ def _prefixed(values: dict[str, Any], prefix: str) -> dict[str, Any]:
     }
 
 
-def _rate_limited(app: FastAPI, request: Request, settings: Settings) -> int | None:
-    """Seconds to wait when this client used up its requests for the minute (a fixed window
-    counted in Redis, so every worker shares it); None to go on. Without Redis: go on."""
-    if request.url.path in ("/health", "/metrics"):
-        return None
-    client = request.client.host if request.client else "unknown"
-    window = int(time.time() // 60)
-    key = f"rap:v1:api:rate:{client}:{window}"
+def _database_parts(database_url: str) -> dict[str, str]:
+    parts: dict[str, str] = {}
     try:
-        pipe = app.state.redis.pipeline()
-        pipe.incr(key)
-        pipe.expire(key, 61)
-        count, _ = pipe.execute()
-    except redis.RedisError as exc:
-        if not app.state.rate_limit_warned:
-            log.warning("Redis unreachable (%s): requests are not rate limited", type(exc).__name__)
-            app.state.rate_limit_warned = True
-        return None
-    if count > settings.api_requests_per_minute:
-        return max(1, 60 - int(time.time()) % 60)
-    return None
+        with connect(database_url) as conn:
+            conn.execute("SELECT 1")
+            parts["database"] = "ok"
+            vector = conn.execute(
+                "SELECT extversion FROM pg_extension WHERE extname = 'vector'"
+            ).fetchone()
+            parts["pgvector"] = f"ok ({vector[0]})" if vector else "missing"
+            applied = conn.execute("SELECT count(*) FROM schema_migrations").fetchone()[0]
+            shipped = len(load_migrations())
+            parts["migrations"] = "ok" if applied == shipped else f"{applied} of {shipped}"
+    except Exception as exc:  # noqa: BLE001 - reported as the failed part
+        parts.setdefault("database", f"unreachable ({type(exc).__name__})")
+    return parts

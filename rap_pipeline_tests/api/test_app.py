@@ -8,11 +8,13 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
+import redis
 from fastapi.testclient import TestClient
 
-from rap_pipeline.api.app import MAX_BODY_BYTES, create_app
+from rap_pipeline.api.app import create_app
+from rap_pipeline.api.guard import MAX_BODY_BYTES
 from rap_pipeline.api.reads import EXCERPT_CHARS, EXCERPT_LINES
-from rap_pipeline.core.services import ServiceURLs
+from rap_pipeline.core.services import ServiceURLs, free_port
 from rap_pipeline_tests.api.conftest import settings_for
 
 INJECTIONS = [
@@ -175,10 +177,25 @@ def test_requests_over_the_limit_get_429_with_retry_after(corpus_db: dict, embed
         settings_for(corpus_db, api_requests_per_minute=3), corpus_db["url"], own_redis
     )
     with TestClient(app) as limited:
-        limited.app.state.redis.flushdb()
+        redis.Redis.from_url(own_redis).flushdb()
         statuses = [limited.get("/artists").status_code for _ in range(5)]
         assert statuses[:3] == [200, 200, 200] and statuses[-1] == 429
         answer = limited.get("/artists")
         assert answer.json()["error"]["code"] == "rate_limited"
         assert 1 <= int(answer.headers["Retry-After"]) <= 60
         assert limited.get("/health").status_code == 200  # health is never limited
+
+
+def test_without_redis_requests_go_on_unlimited_and_health_names_redis(
+    corpus_db: dict, caplog: pytest.LogCaptureFixture
+):
+    nobody = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    app = create_app(settings_for(corpus_db, api_requests_per_minute=1), corpus_db["url"], nobody)
+    with TestClient(app) as client:
+        assert [client.get("/artists").status_code for _ in range(3)] == [200, 200, 200]
+        health = client.get("/health")
+    assert health.status_code == 503
+    assert health.json()["parts"]["redis"].startswith("unreachable")
+    assert health.json()["parts"]["database"] == "ok"
+    warnings = [r for r in caplog.records if "not rate limited" in r.getMessage()]
+    assert len(warnings) == 1  # said once, not per request
