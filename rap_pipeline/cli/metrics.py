@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import threading
 from typing import Annotated
 
@@ -33,10 +34,12 @@ def metrics(
             use_dagster_environment(settings, urls)
             with DagsterInstance.get() as instance:
                 server, _ = serve(build_collector(settings, urls, lambda: instance), host, port)
+                # own handlers: Dagster's code may have remapped SIGTERM (or captured it)
+                stop = threading.Event()
+                for signum in (signal.SIGTERM, signal.SIGINT):
+                    signal.signal(signum, lambda *_: stop.set())
                 console.print(f"metrics on http://{host}:{port}/metrics (Ctrl-C stops)")
-                try:
-                    threading.Event().wait()
-                except KeyboardInterrupt:
-                    server.shutdown()
+                stop.wait()
+                server.shutdown()
     except (ServiceError, ConnectionError, OSError) as exc:
         raise fail(str(exc)) from None
