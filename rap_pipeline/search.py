@@ -28,7 +28,7 @@ from rap_pipeline.defs.embeddings.model import (
     EmbeddingModel,
     load_model,
 )
-from rap_pipeline.defs.embeddings.store import set_hnsw_search, use_vectors
+from rap_pipeline.defs.embeddings.store import hnsw_search, use_vectors
 
 # nearest chunks fetched per wanted track, at first (vector_search fetches more if needed)
 CHUNKS_PER_TRACK = 4
@@ -114,14 +114,14 @@ def vector_search(
     ).format(v=model.vector_cast, where=where)
     chunks = limit * chunks_per_track
     while True:
-        with conn.transaction():
-            if exact:
+        values = {**params, "query": query_vector, "chunks": chunks, "limit": limit}
+        if exact:
+            with conn.transaction():
                 conn.execute("SET LOCAL enable_indexscan = off")
-            else:
-                set_hnsw_search(conn, ef_search, iterative=True)
-            rows = conn.execute(
-                query, {**params, "query": query_vector, "chunks": chunks, "limit": limit}
-            ).fetchall()
+                rows = conn.execute(query, values).fetchall()
+        else:
+            with hnsw_search(conn, ef_search, iterative=True):
+                rows = conn.execute(query, values).fetchall()
         # a few tracks can fill the nearest chunks: fetch more until `limit` tracks or no more
         if len(rows) >= limit or not rows or rows[0][-1] < chunks:
             return [SearchHit(*row[:-1]) for row in rows]
@@ -251,8 +251,7 @@ def similar(
                 f"track {track_id} has no {model_id} vector yet: run lyric_embeddings"
             )
         vector = model.vector_cast
-        with conn.transaction():
-            set_hnsw_search(conn)
+        with hnsw_search(conn):
             rows = conn.execute(
                 sql.SQL(
                     """SELECT e.track_id, a.display_name, t.artist_slug, t.title, t.release_year,

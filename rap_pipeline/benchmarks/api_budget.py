@@ -38,7 +38,7 @@ from rap_pipeline.samples.spotify_catalog_server import (
     max_requests_in_window,
 )
 
-BENCH_DATABASE = "rap_pipeline_benchmark_api"
+BENCH_DATABASE = "rap_pipeline_benchmark_api_budget"
 CLIENT_ID, CLIENT_SECRET = "benchmark-client", "benchmark-secret"
 
 

@@ -64,6 +64,9 @@ def benchmark_api(
     artists: Annotated[int, typer.Option(help="Generated artists, with --tracks.")] = 1000,
     clients: Annotated[int, typer.Option(help="Concurrent clients.")] = 8,
     seconds: Annotated[float, typer.Option(help="Seconds each side is timed.")] = 20.0,
+    rebuild: Annotated[
+        bool, typer.Option(help="Build the --tracks database anew even if one is kept.")
+    ] = False,
 ) -> None:
     """GET /search latency (p50, p99) with concurrent clients, beside the same searches in
     process; on the pipeline's database, or on --tracks generated tracks."""
@@ -74,7 +77,7 @@ def benchmark_api(
     with services_for_command(settings) as urls:
         url = urls.database_url
         if tracks is not None:
-            url = build_scale_database(url, artists, tracks, settings.embedding_model)
+            url = build_scale_database(url, artists, tracks, settings.embedding_model, rebuild)
         rows = run_api_benchmark(settings, url, urls.redis_url, clients, seconds)
     print_measures("API benchmark: GET /search", rows, started)
 

@@ -21,3 +21,6 @@ def test_the_benchmark_measures_http_beside_in_process(corpus_db: dict, embedded
     http_p50 = float(table["HTTP p50 goal ≤ 30 ms"][0].split()[0])
     assert table["HTTP p50 goal ≤ 30 ms"][1] == ("met" if http_p50 <= 30 else "missed")
     assert table["HTTP / in process (p50)"][0].endswith("×")
+    cpu = dict(re.findall(r"(\w+) ([\d.]+)", table["CPU per HTTP request (ms)"][0]))
+    assert set(cpu) == {"clients", "service", "PostgreSQL"}  # the test's servers are local
+    assert all(float(ms) > 0 for ms in cpu.values())

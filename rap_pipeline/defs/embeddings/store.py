@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import time
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 import psycopg
 from pgvector.psycopg import register_vector
-from psycopg import sql
+from psycopg import pq, sql
 
 from rap_pipeline.core.chunking import Chunk, chunk_lyrics
 from rap_pipeline.defs.embeddings.model import (
@@ -48,15 +51,49 @@ _TRACK_TYPES = ("int8", "text", "int4", "text", "text", "int2", "int4", "vector"
 
 
 def set_hnsw_search(
-    conn: psycopg.Connection, ef_search: int = HNSW_EF_SEARCH, iterative: bool = False
+    conn: psycopg.Connection,
+    ef_search: int = HNSW_EF_SEARCH,
+    iterative: bool = False,
+    local: bool = True,
 ) -> None:
-    """HNSW search settings for the current transaction, in one round trip. ``iterative``
-    lets a filtered scan go on until enough rows pass the filters (pgvector 0.8)."""
+    """HNSW search settings for the current transaction (or, ``local=False``, the session), in
+    one round trip. ``iterative`` lets a filtered scan go on until enough rows pass the filters
+    (pgvector 0.8)."""
     conn.execute(
-        "SELECT set_config('hnsw.ef_search', %s, true), "
-        "set_config('hnsw.iterative_scan', %s, true)",
-        (str(ef_search), "relaxed_order" if iterative else "off"),
+        "SELECT set_config('hnsw.ef_search', %s, %s), set_config('hnsw.iterative_scan', %s, %s)",
+        (str(ef_search), local, "relaxed_order" if iterative else "off", local),
     )
+
+
+# the HNSW settings each connection's session has (set by hnsw_search)
+_session_settings: weakref.WeakKeyDictionary[psycopg.Connection, tuple[int, bool]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+@contextmanager
+def hnsw_search(
+    conn: psycopg.Connection, ef_search: int = HNSW_EF_SEARCH, iterative: bool = False
+) -> Iterator[None]:
+    """HNSW settings for the read-only statements of the block. On a connection outside a
+    transaction (a pooled one, as searches get), the block runs in autocommit and the settings
+    are the session's, sent only when this connection had other ones: a search is then one
+    round trip instead of four (BEGIN, settings, query, COMMIT), which under load is a
+    measurable share of the API's CPU. Every HNSW query sets what it needs, so a session's
+    values never decide another query's. Inside a transaction: that transaction's settings."""
+    if conn.info.transaction_status != pq.TransactionStatus.IDLE:
+        set_hnsw_search(conn, ef_search, iterative)
+        yield
+        return
+    autocommit = conn.autocommit
+    conn.autocommit = True
+    try:
+        if _session_settings.get(conn) != (ef_search, iterative):
+            set_hnsw_search(conn, ef_search, iterative, local=False)
+            _session_settings[conn] = (ef_search, iterative)
+        yield
+    finally:
+        conn.autocommit = autocommit
 
 
 def _copy_sql(table: str, columns: tuple[str, ...]) -> str:
