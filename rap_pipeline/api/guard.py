@@ -87,16 +87,21 @@ class RequestGuard:
             return error_response(413, "too_large", f"the body is over {MAX_BODY_BYTES} bytes")
         if scope["path"] in UNLIMITED_PATHS:
             return None
-        wait = await self._seconds_to_wait(scope["client"][0] if scope.get("client") else "")
+        wait = await self._seconds_to_wait(scope)
         if wait is None:
             return None
         message = f"too many requests; retry in {wait} s"
         return error_response(429, "rate_limited", message, {"Retry-After": str(wait)})
 
-    async def _seconds_to_wait(self, client: str) -> int | None:
-        """Seconds until this client's window resets when it used up its requests; else None."""
+    async def _seconds_to_wait(self, scope: Scope) -> int | None:
+        """Seconds until this client's window resets when it used up its requests; else None.
+
+        The count is per client and per service port: the workers (or pods) of one service
+        share it; another service on the same Redis, such as the API benchmark's, does not."""
         now = time.time()
-        key = f"rap:v1:api:rate:{client or 'unknown'}:{int(now // 60)}"
+        client = scope["client"][0] if scope.get("client") else "unknown"
+        port = scope["server"][1] if scope.get("server") else 0
+        key = f"rap:v1:api:rate:{port}:{client}:{int(now // 60)}"
         try:
             async with self.state.redis.pipeline() as pipe:  # MULTI: the count gets its expiry
                 count, _ = await pipe.incr(key).expire(key, 61).execute()

@@ -186,6 +186,18 @@ def test_requests_over_the_limit_get_429_with_retry_after(corpus_db: dict, embed
         assert limited.get("/health").status_code == 200  # health is never limited
 
 
+def test_each_service_keeps_its_own_count_on_a_shared_redis(corpus_db: dict, embedded: ServiceURLs):
+    """A benchmark's service on another port must not use up the readers' requests."""
+    own_redis = embedded.redis_url.rsplit("/", 1)[0] + "/6"
+    redis.Redis.from_url(own_redis).flushdb()
+    settings = settings_for(corpus_db, api_requests_per_minute=2)
+    busy = TestClient(create_app(settings, corpus_db["url"], own_redis), "http://127.0.0.1:8001")
+    quiet = TestClient(create_app(settings, corpus_db["url"], own_redis), "http://127.0.0.1:8002")
+    with busy, quiet:
+        assert [busy.get("/artists").status_code for _ in range(3)] == [200, 200, 429]
+        assert quiet.get("/artists").status_code == 200
+
+
 def test_without_redis_requests_go_on_unlimited_and_health_names_redis(
     corpus_db: dict, caplog: pytest.LogCaptureFixture
 ):
