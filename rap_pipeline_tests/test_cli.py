@@ -1,17 +1,24 @@
 """`rap-pipeline run` end to end on the bundled sample corpus (what `make run` does), then the
-search commands and search quality on what it produced."""
+search commands, search quality, and a reader on `rap-pipeline serve`'s page, on what it
+produced."""
 
 import json
 import os
 import subprocess
 import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
 import pytest
+import requests
 
 from rap_pipeline.benchmarks.search_quality import evaluate, mean_precision
-from rap_pipeline.core.services import ServiceURLs
+from rap_pipeline.core.services import ServiceURLs, free_port
+from rap_pipeline_tests.api.reader import chromium, search_open_a_track_and_follow_a_similar_one
 from rap_pipeline_tests.fakes.openai_server import FakeOpenAI
 
 # mean precision@5 measured on the labelled queries: 0.796 (vector search, MiniLM)
@@ -120,6 +127,43 @@ def test_run_collects_embeds_and_searches_the_sample_corpus(
 
     results = evaluate(database_url, k=5)
     assert mean_precision(results, 5) >= PRECISION_AT_5_FLOOR, [(r.query, r.found) for r in results]
+
+    # then `rap-pipeline serve`, and a reader in a real browser on what the run built
+    with served(env) as base_url, chromium() as browser:
+        search_open_a_track_and_follow_a_similar_one(browser, base_url)
+
+
+@contextmanager
+def served(env: dict[str, str]) -> Iterator[str]:
+    """`rap-pipeline serve` on a free port until it answers /health; its output in a file (a
+    pipe nobody reads could fill and stall it)."""
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    with tempfile.TemporaryFile("w+") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "rap_pipeline.cli", "serve", "--port", str(port)],
+            env={**os.environ, **env},
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        try:
+            deadline = time.monotonic() + 120
+            while True:
+                try:
+                    if requests.get(base_url + "/health", timeout=5).status_code == 200:
+                        break
+                except requests.ConnectionError:
+                    pass
+                if process.poll() is not None:
+                    output.seek(0)
+                    raise AssertionError(f"rap-pipeline serve exited: {output.read()[-2000:]}")
+                assert time.monotonic() < deadline, "rap-pipeline serve did not become healthy"
+                time.sleep(0.5)
+            yield base_url
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
 
 
 def test_run_reports_a_bad_artists_file_clearly(tmp_path: Path):

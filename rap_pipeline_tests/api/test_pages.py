@@ -3,8 +3,6 @@ path a reader takes in a real headless browser (Chromium driven by Playwright)."
 
 from __future__ import annotations
 
-import os
-import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -17,9 +15,13 @@ from fastapi.testclient import TestClient
 from rap_pipeline.api.app import create_app
 from rap_pipeline.core.services import ServiceURLs, free_port
 from rap_pipeline_tests.api.conftest import settings_for
+from rap_pipeline_tests.api.reader import (
+    QUERY,
+    chromium,
+    search_open_a_track_and_follow_a_similar_one,
+)
 
 XSS_TITLE = '<script>window.__xss = 1</script><img src=x onerror="window.__xss = 2">'
-QUERY = "songs about losing a brother"
 
 
 @pytest.fixture(scope="module")
@@ -89,46 +91,13 @@ def served(corpus_db: dict, embedded: ServiceURLs) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def browser():
-    executable = shutil.which("chromium") or shutil.which("chromium-browser")
-    if executable is None:
-        message = "no Chromium installed: apt-get install chromium (.ci/run does)"
-        if os.environ.get("RAP_REQUIRE_TOOLS"):
-            pytest.fail(message)
-        pytest.skip(message)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, headless=True)
-        yield browser
-        browser.close()
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.mark.slow
 def test_a_reader_searches_opens_a_track_and_follows_a_similar_one(served: str, browser):
-    page = browser.new_page(viewport={"width": 375, "height": 800})  # a phone's width
-    page.goto(served + "/")
-    page.keyboard.press("/")  # the keyboard shortcut focuses the search box
-    page.keyboard.type(QUERY)
-    page.keyboard.press("Enter")
-    page.wait_for_selector("ol.results li")
-    first = page.locator("ol.results li a.result-title").first
-    assert first.inner_text() == "Letter to My Brother"
-    assert page.locator("ol.results mark").count() > 0
-    assert page.evaluate("document.documentElement.scrollWidth") <= 375  # no sideways scroll
-
-    first.click()
-    page.wait_for_selector("h1")
-    assert page.locator("h1").inner_text() == "Letter to My Brother"
-    assert page.locator("section.analysis h3").count() >= 2  # rule_based and emotion
-    excerpt = page.locator("blockquote.lines").inner_text()
-    assert 0 < len(excerpt.splitlines()) <= 4
-
-    similar = page.locator("ol.similar li a").first
-    title = similar.inner_text()
-    similar.click()
-    page.wait_for_selector("h1")
-    assert page.locator("h1").inner_text() == title != "Letter to My Brother"
-    page.close()
+    search_open_a_track_and_follow_a_similar_one(browser, served)
 
 
 @pytest.mark.slow
