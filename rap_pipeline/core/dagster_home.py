@@ -29,6 +29,11 @@ def dagster_storage_url(database_url: str) -> str:
     return f"postgresql+psycopg2://{rest}{separator}options={options}"
 
 
+# Dagster's opt-in batch writes: the materializations of one multi-partition step are stored
+# in a few statements instead of a few per partition (a run holds up to 25 partitions).
+EVENT_BATCH_SIZE = "100"
+
+
 def dagster_environment(settings: Settings, urls: ServiceURLs) -> dict[str, str]:
     """Writes <data_dir>/dagster_home/dagster.yaml (from the repo's) and returns the environment
     that points Dagster at it. Everything Dagster starts (webserver, daemon, code server, run
@@ -41,6 +46,7 @@ def dagster_environment(settings: Settings, urls: ServiceURLs) -> dict[str, str]
         "RAP_DATA_DIR": str(settings.resolved_data_dir),
         "RAP_DAGSTER_POSTGRES_URL": dagster_storage_url(urls.database_url),
         "RAP_DAGSTER_ARTIFACTS_DIR": str(home / "storage"),
+        "DAGSTER_EVENT_BATCH_SIZE": EVENT_BATCH_SIZE,
     }
 
 

@@ -4,12 +4,14 @@ from unittest import mock
 
 import dagster as dg
 import psycopg
+from dagster_postgres.event_log import PostgresEventLogStorage
 from sqlalchemy.pool import QueuePool
 
 from rap_pipeline.core.dagster_home import dagster_environment
-from rap_pipeline.core.dagster_storage import PooledPostgresStorage
+from rap_pipeline.core.dagster_storage import PooledPostgresStorage, TableCachingEventLogStorage
 from rap_pipeline.core.services import ServiceURLs
 from rap_pipeline.core.settings import Settings
+from rap_pipeline.defs.artists.partitions import range_tags
 
 
 def _sessions_opened(database_url: str) -> int:
@@ -47,3 +49,40 @@ def test_every_process_of_the_instance_keeps_its_storage_connections(
         # three runs' events (dozens of writes) over the same few pooled connections
         assert _sessions_opened(database_url) - before <= 8
         assert len(worker.get_runs()) == 3
+
+
+def test_a_multi_partition_step_stores_each_partition_in_batched_writes(
+    tmp_path: Path, database_url: str, embedded: ServiceURLs
+):
+    """The instance's environment turns on Dagster's batch writes; every partition still gets
+    its own materialization with its own metadata, and tables are looked up once."""
+    urls = ServiceURLs(database_url=database_url, redis_url=embedded.redis_url)
+    environment = dagster_environment(Settings(data_dir=tmp_path), urls)
+    assert int(environment["DAGSTER_EVENT_BATCH_SIZE"]) > 0
+    letters = dg.StaticPartitionsDefinition(["a", "b", "c"])
+
+    @dg.asset(partitions_def=letters, backfill_policy=dg.BackfillPolicy.single_run())
+    def lettered(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        for key in context.partition_keys:
+            context.add_asset_metadata({"letter": key}, partition_key=key)
+        return dg.MaterializeResult()
+
+    with mock.patch.dict(os.environ, environment), dg.DagsterInstance.get() as instance:
+        storage = instance.event_log_storage
+        assert isinstance(storage, TableCachingEventLogStorage)
+        asked_the_database = mock.patch.object(
+            PostgresEventLogStorage,
+            "has_table",
+            autospec=True,
+            side_effect=PostgresEventLogStorage.has_table,
+        )
+        with asked_the_database as looked_up:
+            for _ in range(2):
+                result = dg.materialize([lettered], instance=instance, tags=range_tags("a", "c"))
+                assert result.success
+        assert looked_up.call_count <= 3  # per table, once per process, not per event
+        events = result.get_asset_materialization_events()
+        assert {e.partition: e.materialization.metadata["letter"].value for e in events} == {
+            key: key for key in "abc"
+        }
+        assert instance.get_materialized_partitions(dg.AssetKey("lettered")) == {"a", "b", "c"}

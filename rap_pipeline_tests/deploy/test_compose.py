@@ -16,6 +16,7 @@ import yaml
 from pydantic import AliasChoices
 
 from rap_pipeline.cli.metrics import DEFAULT_PORT
+from rap_pipeline.core.dagster_home import EVENT_BATCH_SIZE
 from rap_pipeline.core.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,7 +24,11 @@ COMPOSE = ROOT / "docker-compose.yml"
 INSTANCE = ROOT / "deploy" / "docker" / "dagster.yaml"
 CODE_SERVICES = ("user_code", "webserver", "daemon", "exporter", "api")
 # read by Dagster, not by Settings: the compose instance's storage and the run launcher's image
-DAGSTER_VARIABLES = {"RAP_DAGSTER_POSTGRES_URL", "DAGSTER_CURRENT_IMAGE"}
+DAGSTER_VARIABLES = {
+    "RAP_DAGSTER_POSTGRES_URL",
+    "DAGSTER_CURRENT_IMAGE",
+    "DAGSTER_EVENT_BATCH_SIZE",
+}
 
 
 def compose_binary() -> str:
@@ -119,6 +124,7 @@ def test_services_ports_and_variables_agree_with_the_code(model: dict):
         assert environment["RAP_DATABASE_URL"].startswith("postgresql://rap:change-me@postgres:")
         assert environment["RAP_REDIS_URL"].startswith("redis://redis:")
         assert services[name]["image"] == "rap_pipeline:latest"
+        assert environment["DAGSTER_EVENT_BATCH_SIZE"] == EVENT_BATCH_SIZE  # as `make run`'s
 
     instance = yaml.safe_load(INSTANCE.read_text())["run_launcher"]["config"]
     # what each run's container receives by name must be set where the daemon runs
