@@ -1,7 +1,8 @@
 """The real Dagster daemon keeps the pipeline fresh, with no other action: a new artist is
 materialized through the whole graph; a new analyzer version re-runs that analyzer (and what
 combines it) for every partition and nothing else; a partition whose Spotify data comes due
-is re-enriched alone; `rap-pipeline backfill --force` re-enriches the partition it names.
+is re-enriched alone; `rap-pipeline backfill --force` re-enriches the partition it names; the
+UI's "re-execute" of a multi-partition run runs the same partitions again, in one run.
 
 The daemon (``dagster-daemon run``) runs against the embedded PostgreSQL of the test session,
 launching each run in its own process as it would for a user; Spotify is the local server
@@ -22,11 +23,17 @@ from pathlib import Path
 import dagster as dg
 import psycopg
 import pytest
+import requests
 from dagster._core.scheduler.instigation import InstigatorType
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+)
+from dagster_graphql.client.query import LAUNCH_PIPELINE_REEXECUTION_MUTATION
 
 from rap_pipeline.benchmarks.setup import stop_process_group
 from rap_pipeline.core.dagster_home import dagster_environment
-from rap_pipeline.core.services import ServiceURLs
+from rap_pipeline.core.services import ServiceURLs, free_port
 from rap_pipeline.core.settings import Settings
 from rap_pipeline.samples.spotify_catalog_server import CatalogServer, load_sample_catalog
 
@@ -86,6 +93,39 @@ def running_daemon(env: dict, log: Path, **extra: str) -> Iterator[None]:
         )
         try:
             yield
+        finally:
+            stop_process_group(process)
+
+
+@contextmanager
+def running_webserver(env: dict, log: Path, **extra: str) -> Iterator[str]:
+    """The Dagster UI's server on the same code location; yields its GraphQL endpoint."""
+    port = free_port()
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            [
+                str(BIN / "dagster-webserver"),
+                *("-m", "rap_pipeline_tests.daemon.definitions", "-d", str(REPO)),
+                *("-h", "127.0.0.1", "-p", str(port)),
+            ],
+            env={**env, **extra},
+            cwd=REPO,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            base = f"http://127.0.0.1:{port}"
+
+            def answers() -> bool:
+                assert process.poll() is None, "the webserver exited"
+                try:
+                    return requests.get(base + "/server_info", timeout=5).ok
+                except requests.ConnectionError:
+                    return False
+
+            wait_until(answers, 120, "the webserver answering", log)
+            yield base + "/graphql"
         finally:
             stop_process_group(process)
 
@@ -222,6 +262,58 @@ def test_the_daemon_keeps_the_pipeline_fresh(
                     "AND status = 'kept'"
                 ).fetchone()[0]
             assert metadata["tracks_enriched_this_run"].value == kept
+
+            # 5. the UI's "re-execute" of the analyzer's multi-partition run (the mutation the
+            # UI sends): the same assets over the same partitions, in one run, nothing else
+            latest = {
+                slug: instance.fetch_materializations(
+                    dg.AssetRecordsFilter(
+                        asset_key=dg.AssetKey("rule_based_analysis"), asset_partitions=[slug]
+                    ),
+                    limit=1,
+                ).records[0]
+                for slug in ARTISTS
+            }
+            (parent_id,) = {record.run_id for record in latest.values()}  # one batched run
+            parent = instance.get_run_by_id(parent_id)
+            assert {
+                parent.tags[ASSET_PARTITION_RANGE_START_TAG],
+                parent.tags[ASSET_PARTITION_RANGE_END_TAG],
+            } == set(ARTISTS)
+            before_ui = materializations(instance)
+            with running_webserver(
+                environment, log, RAP_TEST_NEW_CODE_VERSION="rule_based_analysis"
+            ) as graphql:
+                answer = requests.post(
+                    graphql,
+                    json={
+                        "query": LAUNCH_PIPELINE_REEXECUTION_MUTATION,
+                        "variables": {
+                            "reexecutionParams": {"parentRunId": parent_id, "strategy": "ALL_STEPS"}
+                        },
+                    },
+                    timeout=60,
+                ).json()
+            launched_run = answer["data"]["launchPipelineReexecution"]
+            assert launched_run["__typename"] == "LaunchRunSuccess", answer
+            child_id = launched_run["run"]["runId"]
+            again = {(key.path[-1], slug) for key in parent.asset_selection for slug in ARTISTS}
+            assert ("rule_based_analysis", "mc-verity") in again
+            wait_until(
+                lambda: all(materializations(instance)[k] == before_ui[k] + 1 for k in again),
+                180,
+                "the re-executed run's partitions materialized",
+                log,
+            )
+            time.sleep(10)
+            assert materializations(instance) - before_ui == Counter(dict.fromkeys(again, 1))
+            child = instance.get_run_by_id(child_id)
+            assert child.status == dg.DagsterRunStatus.SUCCESS
+            assert child.parent_run_id == parent_id
+            assert all(
+                child.tags[tag] == parent.tags[tag]
+                for tag in (ASSET_PARTITION_RANGE_START_TAG, ASSET_PARTITION_RANGE_END_TAG)
+            )
         with psycopg.connect(database_url) as conn:
             still_stale = conn.execute(
                 "SELECT count(*) FROM spotify_tracks WHERE artist_slug = 'lil-ember' "
