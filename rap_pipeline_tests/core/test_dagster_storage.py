@@ -86,3 +86,26 @@ def test_a_multi_partition_step_stores_each_partition_in_batched_writes(
             key: key for key in "abc"
         }
         assert instance.get_materialized_partitions(dg.AssetKey("lettered")) == {"a", "b", "c"}
+
+
+def test_inside_a_partitions_snapshot_dynamic_partitions_are_read_once(
+    tmp_path: Path, database_url: str, embedded: ServiceURLs
+):
+    urls = ServiceURLs(database_url=database_url, redis_url=embedded.redis_url)
+    environment = dagster_environment(Settings(data_dir=tmp_path), urls)
+    with (
+        mock.patch.dict(os.environ, environment),
+        dg.DagsterInstance.get() as instance,
+        dg.DagsterInstance.from_ref(instance.get_ref()) as other_process,
+    ):
+        instance.add_dynamic_partitions("letters", ["a", "b"])
+        storage = instance.event_log_storage
+        with storage.partitions_snapshot():
+            assert instance.get_dynamic_partitions("letters") == ["a", "b"]
+            other_process.add_dynamic_partitions("letters", ["c"])
+            # answered from the one read: neither list nor membership asks the database again
+            assert instance.get_dynamic_partitions("letters") == ["a", "b"]
+            assert instance.has_dynamic_partition("letters", "b")
+            assert not instance.has_dynamic_partition("letters", "c")
+        assert instance.get_dynamic_partitions("letters") == ["a", "b", "c"]
+        assert instance.has_dynamic_partition("letters", "c")

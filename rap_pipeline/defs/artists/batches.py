@@ -15,11 +15,13 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 
 import dagster as dg
 import psycopg
 
+from rap_pipeline.core.dagster_storage import TableCachingEventLogStorage
 from rap_pipeline.core.resources import DatabaseResource
 
 # a failed partition is run again after 10 minutes, then 1 h, 6 h, and daily
@@ -53,36 +55,37 @@ def materialize_partitions(
     slugs = list(context.partition_keys)
     outcomes: dict[str, PartitionOutcome] = {}
     errors: dict[str, Exception] = {}
-    for slug in slugs:
-        started = time.perf_counter()
-        try:
-            outcomes[slug] = materialize_one(slug)
-        except dg.Failure as exc:
-            if not exc.allow_retries:
-                raise
-            errors[slug] = exc
-        except Exception as exc:
-            errors[slug] = exc
-        if slug in errors:
-            if len(slugs) == 1:
-                if isinstance(errors[slug], PartitionError):
-                    raise dg.Failure(str(errors[slug]), allow_retries=False) from errors[slug]
-                raise errors[slug]
-            error = _describe(errors[slug])
-            context.log.error("%s, partition %s failed: %s", asset_name, slug, error)
-            context.add_asset_metadata(
-                {"partition_status": "failed", "error": error}, partition_key=slug
-            )
-        else:
-            context.add_asset_metadata(
-                {
-                    "partition_status": "ok",
-                    **outcomes[slug].metadata,
-                    # the partition's own work, without Dagster's share of the run
-                    "partition_seconds": round(time.perf_counter() - started, 4),
-                },
-                partition_key=slug,
-            )
+    with _partitions_read_once(context):
+        for slug in slugs:
+            started = time.perf_counter()
+            try:
+                outcomes[slug] = materialize_one(slug)
+            except dg.Failure as exc:
+                if not exc.allow_retries:
+                    raise
+                errors[slug] = exc
+            except Exception as exc:
+                errors[slug] = exc
+            if slug in errors:
+                if len(slugs) == 1:
+                    if isinstance(errors[slug], PartitionError):
+                        raise dg.Failure(str(errors[slug]), allow_retries=False) from errors[slug]
+                    raise errors[slug]
+                error = _describe(errors[slug])
+                context.log.error("%s, partition %s failed: %s", asset_name, slug, error)
+                context.add_asset_metadata(
+                    {"partition_status": "failed", "error": error}, partition_key=slug
+                )
+            else:
+                context.add_asset_metadata(
+                    {
+                        "partition_status": "ok",
+                        **outcomes[slug].metadata,
+                        # the partition's own work, without Dagster's share of the run
+                        "partition_seconds": round(time.perf_counter() - started, 4),
+                    },
+                    partition_key=slug,
+                )
     with database.connect() as conn:
         record_failures(conn, asset_name, errors)
         clear_failures(conn, asset_name, outcomes)
@@ -100,6 +103,15 @@ def materialize_partitions(
         },
         check_results=merge_check_results(outcomes) + (run_checks() if run_checks else []),
     )
+
+
+def _partitions_read_once(context: dg.AssetExecutionContext) -> AbstractContextManager:
+    """Dagster reads every artist partition each time a partition's metadata is added; with
+    the project's storage, once per step is enough (a run's partitions cannot change)."""
+    storage = context.instance.event_log_storage
+    if isinstance(storage, TableCachingEventLogStorage):
+        return storage.partitions_snapshot()
+    return nullcontext()
 
 
 def merge_check_results(outcomes: dict[str, PartitionOutcome]) -> list[dg.AssetCheckResult]:
