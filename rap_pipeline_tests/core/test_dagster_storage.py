@@ -4,6 +4,7 @@ from unittest import mock
 
 import dagster as dg
 import psycopg
+import pytest
 from dagster_postgres.event_log import PostgresEventLogStorage
 from sqlalchemy.pool import QueuePool
 
@@ -23,11 +24,16 @@ def _sessions_opened(database_url: str) -> int:
         ).fetchone()[0]
 
 
-def test_every_process_of_the_instance_keeps_its_storage_connections(
-    tmp_path: Path, database_url: str, embedded: ServiceURLs
-):
+@pytest.fixture
+def environment(tmp_path: Path, database_url: str, embedded: ServiceURLs) -> dict[str, str]:
+    """What every process of the project's Dagster instance gets, on the test's database."""
     urls = ServiceURLs(database_url=database_url, redis_url=embedded.redis_url)
-    environment = dagster_environment(Settings(data_dir=tmp_path), urls)
+    return dagster_environment(Settings(data_dir=tmp_path), urls)
+
+
+def test_every_process_of_the_instance_keeps_its_storage_connections(
+    environment: dict[str, str], database_url: str
+):
     with (
         mock.patch.dict(os.environ, environment),
         dg.DagsterInstance.get() as instance,
@@ -52,12 +58,10 @@ def test_every_process_of_the_instance_keeps_its_storage_connections(
 
 
 def test_a_multi_partition_step_stores_each_partition_in_batched_writes(
-    tmp_path: Path, database_url: str, embedded: ServiceURLs
+    environment: dict[str, str], database_url: str
 ):
     """The instance's environment turns on Dagster's batch writes; every partition still gets
     its own materialization with its own metadata, and tables are looked up once."""
-    urls = ServiceURLs(database_url=database_url, redis_url=embedded.redis_url)
-    environment = dagster_environment(Settings(data_dir=tmp_path), urls)
     assert int(environment["DAGSTER_EVENT_BATCH_SIZE"]) > 0
     letters = dg.StaticPartitionsDefinition(["a", "b", "c"])
 
@@ -89,10 +93,8 @@ def test_a_multi_partition_step_stores_each_partition_in_batched_writes(
 
 
 def test_inside_a_partitions_snapshot_dynamic_partitions_are_read_once(
-    tmp_path: Path, database_url: str, embedded: ServiceURLs
+    environment: dict[str, str], database_url: str
 ):
-    urls = ServiceURLs(database_url=database_url, redis_url=embedded.redis_url)
-    environment = dagster_environment(Settings(data_dir=tmp_path), urls)
     with (
         mock.patch.dict(os.environ, environment),
         dg.DagsterInstance.get() as instance,

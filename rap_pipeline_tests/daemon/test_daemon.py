@@ -74,60 +74,49 @@ def environment(tmp_path: Path, database_url: str, embedded: ServiceURLs) -> Ite
 
 
 @contextmanager
-def running_daemon(env: dict, log: Path, **extra: str) -> Iterator[None]:
+def process_group(command: list[str], env: dict, log: Path) -> Iterator[subprocess.Popen]:
+    """A Dagster process (and its children) writing to ``log``, stopped at the end."""
     with log.open("ab") as out:
         process = subprocess.Popen(
-            [
-                str(BIN / "dagster-daemon"),
-                "run",
-                "-m",
-                "rap_pipeline_tests.daemon.definitions",
-                "-d",
-                str(REPO),
-            ],
-            env={**env, **extra},
+            command,
+            env=env,
             cwd=REPO,
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         try:
-            yield
+            yield process
         finally:
             stop_process_group(process)
+
+
+CODE_LOCATION = ("-m", "rap_pipeline_tests.daemon.definitions", "-d", str(REPO))
+
+
+@contextmanager
+def running_daemon(env: dict, log: Path, **extra: str) -> Iterator[None]:
+    with process_group([str(BIN / "dagster-daemon"), "run", *CODE_LOCATION], {**env, **extra}, log):
+        yield
 
 
 @contextmanager
 def running_webserver(env: dict, log: Path, **extra: str) -> Iterator[str]:
     """The Dagster UI's server on the same code location; yields its GraphQL endpoint."""
     port = free_port()
-    with log.open("ab") as out:
-        process = subprocess.Popen(
-            [
-                str(BIN / "dagster-webserver"),
-                *("-m", "rap_pipeline_tests.daemon.definitions", "-d", str(REPO)),
-                *("-h", "127.0.0.1", "-p", str(port)),
-            ],
-            env={**env, **extra},
-            cwd=REPO,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            base = f"http://127.0.0.1:{port}"
+    command = [str(BIN / "dagster-webserver"), *CODE_LOCATION, "-h", "127.0.0.1", "-p", str(port)]
+    with process_group(command, {**env, **extra}, log) as process:
+        base = f"http://127.0.0.1:{port}"
 
-            def answers() -> bool:
-                assert process.poll() is None, "the webserver exited"
-                try:
-                    return requests.get(base + "/server_info", timeout=5).ok
-                except requests.ConnectionError:
-                    return False
+        def answers() -> bool:
+            assert process.poll() is None, "the webserver exited"
+            try:
+                return requests.get(base + "/server_info", timeout=5).ok
+            except requests.ConnectionError:
+                return False
 
-            wait_until(answers, 120, "the webserver answering", log)
-            yield base + "/graphql"
-        finally:
-            stop_process_group(process)
+        wait_until(answers, 120, "the webserver answering", log)
+        yield base + "/graphql"
 
 
 def wait_until(condition: Callable[[], bool], timeout: float, what: str, log: Path) -> None:
