@@ -34,8 +34,8 @@ class TableCachingEventLogStorage(PostgresEventLogStorage):
 
     def __init__(self, *args, **kwargs):
         self._tables_present: set[str] = set()
-        self._partitions_snapshot: dict[str, Sequence[str]] | None = None
-        self._snapshot_sets: dict[str, frozenset[str]] = {}
+        # inside partitions_snapshot(): each definition's keys, as read, and as a set
+        self._snapshot: dict[str, tuple[Sequence[str], frozenset[str]]] | None = None
         super().__init__(*args, **kwargs)
 
     @contextmanager
@@ -44,26 +44,28 @@ class TableCachingEventLogStorage(PostgresEventLogStorage):
         definition each time a step adds one partition's metadata (1,000 rows, 25 times per
         step, for 1,000 artists, and asks for each key twice); a run's own partitions cannot
         change under it."""
-        self._partitions_snapshot, self._snapshot_sets = {}, {}
+        self._snapshot = {}
         try:
             yield
         finally:
-            self._partitions_snapshot, self._snapshot_sets = None, {}
+            self._snapshot = None
+
+    def _snapshot_of(self, partitions_def_name: str) -> tuple[Sequence[str], frozenset[str]]:
+        assert self._snapshot is not None
+        if partitions_def_name not in self._snapshot:
+            keys = super().get_dynamic_partitions(partitions_def_name)
+            self._snapshot[partitions_def_name] = (keys, frozenset(keys))
+        return self._snapshot[partitions_def_name]
 
     def get_dynamic_partitions(self, partitions_def_name: str) -> Sequence[str]:
-        snapshot = self._partitions_snapshot
-        if snapshot is None:
+        if self._snapshot is None:
             return super().get_dynamic_partitions(partitions_def_name)
-        if partitions_def_name not in snapshot:
-            snapshot[partitions_def_name] = super().get_dynamic_partitions(partitions_def_name)
-            self._snapshot_sets[partitions_def_name] = frozenset(snapshot[partitions_def_name])
-        return snapshot[partitions_def_name]
+        return self._snapshot_of(partitions_def_name)[0]
 
     def has_dynamic_partition(self, partitions_def_name: str, partition_key: str) -> bool:
-        if self._partitions_snapshot is None:
+        if self._snapshot is None:
             return super().has_dynamic_partition(partitions_def_name, partition_key)
-        self.get_dynamic_partitions(partitions_def_name)
-        return partition_key in self._snapshot_sets[partitions_def_name]
+        return partition_key in self._snapshot_of(partitions_def_name)[1]
 
     def has_table(self, table_name: str) -> bool:
         if table_name not in self._tables_present:
