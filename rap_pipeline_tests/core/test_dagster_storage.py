@@ -1,4 +1,5 @@
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from unittest import mock
 
@@ -31,15 +32,18 @@ def environment(tmp_path: Path, database_url: str, embedded: ServiceURLs) -> dic
     return dagster_environment(Settings(data_dir=tmp_path), urls)
 
 
+@pytest.fixture
+def instance(environment: dict[str, str]) -> Iterator[dg.DagsterInstance]:
+    """The project's instance (dagster.yaml) as `rap-pipeline dev` / `run` open it."""
+    with mock.patch.dict(os.environ, environment), dg.DagsterInstance.get() as opened:
+        yield opened
+
+
 def test_every_process_of_the_instance_keeps_its_storage_connections(
-    environment: dict[str, str], database_url: str
+    instance: dg.DagsterInstance, database_url: str
 ):
-    with (
-        mock.patch.dict(os.environ, environment),
-        dg.DagsterInstance.get() as instance,
-        # a run worker launched by the daemon rebuilds the instance from its ref
-        dg.DagsterInstance.from_ref(instance.get_ref()) as worker,
-    ):
+    # a run worker launched by the daemon rebuilds the instance from its ref
+    with dg.DagsterInstance.from_ref(instance.get_ref()) as worker:
         assert worker.get_ref().storage_data.class_name == PooledPostgresStorage.__name__
         for each in (instance, worker):
             for part in (each.run_storage, each.event_log_storage):
@@ -58,7 +62,7 @@ def test_every_process_of_the_instance_keeps_its_storage_connections(
 
 
 def test_a_multi_partition_step_stores_each_partition_in_batched_writes(
-    environment: dict[str, str], database_url: str
+    environment: dict[str, str], instance: dg.DagsterInstance
 ):
     """The instance's environment turns on Dagster's batch writes; every partition still gets
     its own materialization with its own metadata, and tables are looked up once."""
@@ -71,35 +75,29 @@ def test_a_multi_partition_step_stores_each_partition_in_batched_writes(
             context.add_asset_metadata({"letter": key}, partition_key=key)
         return dg.MaterializeResult()
 
-    with mock.patch.dict(os.environ, environment), dg.DagsterInstance.get() as instance:
-        storage = instance.event_log_storage
-        assert isinstance(storage, TableCachingEventLogStorage)
-        asked_the_database = mock.patch.object(
-            PostgresEventLogStorage,
-            "has_table",
-            autospec=True,
-            side_effect=PostgresEventLogStorage.has_table,
-        )
-        with asked_the_database as looked_up:
-            for _ in range(2):
-                result = dg.materialize([lettered], instance=instance, tags=range_tags("a", "c"))
-                assert result.success
-        assert looked_up.call_count <= 3  # per table, once per process, not per event
-        events = result.get_asset_materialization_events()
-        assert {e.partition: e.materialization.metadata["letter"].value for e in events} == {
-            key: key for key in "abc"
-        }
-        assert instance.get_materialized_partitions(dg.AssetKey("lettered")) == {"a", "b", "c"}
+    assert isinstance(instance.event_log_storage, TableCachingEventLogStorage)
+    asked_the_database = mock.patch.object(
+        PostgresEventLogStorage,
+        "has_table",
+        autospec=True,
+        side_effect=PostgresEventLogStorage.has_table,
+    )
+    with asked_the_database as looked_up:
+        for _ in range(2):
+            result = dg.materialize([lettered], instance=instance, tags=range_tags("a", "c"))
+            assert result.success
+    assert looked_up.call_count <= 3  # per table, once per process, not per event
+    events = result.get_asset_materialization_events()
+    assert {e.partition: e.materialization.metadata["letter"].value for e in events} == {
+        key: key for key in "abc"
+    }
+    assert instance.get_materialized_partitions(dg.AssetKey("lettered")) == {"a", "b", "c"}
 
 
 def test_inside_a_partitions_snapshot_dynamic_partitions_are_read_once(
-    environment: dict[str, str], database_url: str
+    instance: dg.DagsterInstance,
 ):
-    with (
-        mock.patch.dict(os.environ, environment),
-        dg.DagsterInstance.get() as instance,
-        dg.DagsterInstance.from_ref(instance.get_ref()) as other_process,
-    ):
+    with dg.DagsterInstance.from_ref(instance.get_ref()) as other_process:
         instance.add_dynamic_partitions("letters", ["a", "b"])
         storage = instance.event_log_storage
         with storage.partitions_snapshot():
