@@ -109,3 +109,46 @@ def test_inside_a_partitions_snapshot_dynamic_partitions_are_read_once(
             assert not instance.has_dynamic_partition("letters", "c")
         assert instance.get_dynamic_partitions("letters") == ["a", "b", "c"]
         assert instance.has_dynamic_partition("letters", "c")
+
+
+def test_a_runs_planned_materializations_are_stored_together_and_read_as_dagster_reads_them(
+    instance: dg.DagsterInstance,
+):
+    letters = dg.StaticPartitionsDefinition(["a", "b", "c"])
+    batched = dg.BackfillPolicy.single_run()
+
+    @dg.asset(partitions_def=letters, backfill_policy=batched)
+    def first(context: dg.AssetExecutionContext) -> None:
+        pass
+
+    @dg.asset(partitions_def=letters, backfill_policy=batched, deps=[first])
+    def second(context: dg.AssetExecutionContext) -> None:
+        pass
+
+    one_by_one = mock.patch.object(
+        PostgresEventLogStorage,
+        "store_event",
+        autospec=True,
+        side_effect=PostgresEventLogStorage.store_event,
+    )
+    with one_by_one as stored_alone:
+        result = dg.materialize([first, second], instance=instance, tags=range_tags("a", "c"))
+    assert result.success
+    alone = [call.args[1].dagster_event_type for call in stored_alone.call_args_list]
+    assert dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED not in alone
+    assert dg.DagsterEventType.RUN_START in alone  # other events are stored as before
+
+    planned = instance.get_records_for_run(
+        result.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED
+    ).records
+    assert sorted((r.asset_key.to_user_string(), r.partition_key) for r in planned) == [
+        (asset, letter) for asset in ("first", "second") for letter in "abc"
+    ]
+    for key in (dg.AssetKey("first"), dg.AssetKey("second")):
+        (record,) = instance.get_asset_records([key])
+        assert record.asset_entry.last_run_id == result.run_id
+        for letter in "abc":
+            info = instance.event_log_storage.get_latest_planned_materialization_info(
+                key, partition=letter
+            )
+            assert info is not None and info.run_id == result.run_id
