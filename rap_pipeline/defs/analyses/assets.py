@@ -7,8 +7,10 @@ that asset alone (and the hybrid profile that combines it)."""
 import statistics
 import time
 from collections import Counter
+from collections.abc import Callable
 
 import dagster as dg
+import psycopg
 
 from rap_pipeline.core.automation import keep_fresh_and_rerun_on_new_code
 from rap_pipeline.core.kubernetes import MODEL_STEP
@@ -17,7 +19,6 @@ from rap_pipeline.defs.analyses import emotion, hybrid, llm
 from rap_pipeline.defs.analyses.analyzer import Analyzer, AnalyzerInfo
 from rap_pipeline.defs.analyses.checks import (
     analysis_check_specs,
-    check_coverage,
     check_ranges,
     check_spread,
     coverage_result,
@@ -25,12 +26,14 @@ from rap_pipeline.defs.analyses.checks import (
 from rap_pipeline.defs.analyses.resources import EmotionModelResource, LLMResource
 from rap_pipeline.defs.analyses.rule_based import RuleBasedAnalyzer
 from rap_pipeline.defs.analyses.store import (
-    current_results,
+    Coverage,
+    PartitionResults,
+    ResultWriter,
+    coverage,
     deferred_tracks,
     latest_inputs,
     pending_tracks,
     stored_rows,
-    write_results,
 )
 from rap_pipeline.defs.artists.batches import PartitionOutcome, materialize_partitions
 from rap_pipeline.defs.artists.partitions import BATCHED_BACKFILLS, artists_partitions
@@ -69,12 +72,38 @@ def _means(results: list[dict], keys: list[str]) -> dict[str, float]:
     return means
 
 
-def _checks(conn, asset_name: str, slug: str, info: AnalyzerInfo) -> tuple[list, list[dict]]:
-    ok_results = [r for _, status, r in current_results(conn, slug, info) if r]
-    return [
-        check_coverage(conn, asset_name, slug, info),
-        check_ranges(asset_name, info, ok_results),
-    ], ok_results
+def _completed(
+    database: DatabaseResource,
+    writer: ResultWriter,
+    asset_name: str,
+    read_coverage: Callable[[psycopg.Connection, list[str]], dict[str, Coverage]],
+):
+    """What completes a run's partitions: their buffered results written, then their checks
+    judged on what is stored, one read for the run."""
+    info = writer.info
+
+    def finish(slugs: list[str]) -> dict[str, PartitionOutcome | Exception]:
+        writer.flush()
+        stored = [slug for slug in slugs if slug not in writer.errors]
+        with database.connect() as conn:
+            covered = read_coverage(conn, stored)
+        completed: dict[str, PartitionOutcome | Exception] = dict(writer.errors)
+        for slug in stored:
+            now = covered[slug]
+            ok = len(now.ok_results)
+            completed[slug] = PartitionOutcome(
+                metadata={
+                    "tracks_with_results": ok,
+                    "means": _means(now.ok_results, HEADLINES.get(info.name, [])) or "none",
+                },
+                check_results=[
+                    coverage_result(asset_name, now.kept, ok, now.failed),
+                    check_ranges(asset_name, info, now.ok_results),
+                ],
+            )
+        return completed
+
+    return finish
 
 
 def _spread_check(database: DatabaseResource, asset_name: str, info: AnalyzerInfo):
@@ -98,23 +127,24 @@ def analyze_partitions(
     results stored, checks run. Tracks whose last failure has not yet reached its next attempt
     are skipped and listed as deferred (``config.force`` asks them regardless)."""
     info, asset_name = analyzer.info, context.asset_key.path[-1]
+    slugs = list(context.partition_keys)
+    with database.connect() as conn:
+        pending = pending_tracks(conn, slugs, info, force=config.force)
+        deferred = {} if config.force else deferred_tracks(conn, slugs, info)
+    writer = ResultWriter(database, info)
 
     def materialize_one(slug: str) -> PartitionOutcome:
-        with database.connect() as conn:
-            pending = pending_tracks(conn, slug, info, force=config.force)
-            deferred = [] if config.force else deferred_tracks(conn, slug, info)
+        tracks = pending.get(slug, [])
         started = time.perf_counter()
-        results = analyzer.analyze(pending) if pending else []
+        results = analyzer.analyze(tracks) if tracks else []
         analyze_s = time.perf_counter() - started
-        with database.connect() as conn:
-            hashes = {t.track_id: t.lyrics_hash for t in pending}
-            write_results(conn, slug, info, hashes, results)
-            check_results, ok_results = _checks(conn, asset_name, slug, info)
+        writer.add(PartitionResults(slug, {t.track_id: t.lyrics_hash for t in tracks}, results))
         failures = [r for r in results if r.status == "failed"]
         for failure in failures[:10]:
             context.log.warning("%s, track %s: %s", slug, failure.track_id, failure.error)
         stop_reason = getattr(analyzer, "stop_reason", None)
-        if stop_reason:  # stored above, so the next run knows; retrying would re-pay
+        if stop_reason:
+            writer.flush()  # so the next run knows; retrying would re-pay
             raise dg.Failure(
                 description=f"{asset_name} stopped at partition {slug}: {stop_reason}",
                 metadata={
@@ -123,6 +153,7 @@ def analyze_partitions(
                 },
                 allow_retries=False,
             )
+        skipped = deferred.get(slug, [])
         return PartitionOutcome(
             metadata={
                 "analyzer": info.name,
@@ -131,19 +162,20 @@ def analyze_partitions(
                 "analyzed_this_run": len(results),
                 "failed_this_run": len(failures),
                 "failures_by_class": dict(Counter(r.error_class for r in failures)) or "none",
-                "deferred": len(deferred),
-                "deferred_tracks": [d.as_dict() for d in deferred[:DEFERRED_LISTED]] or "none",
-                "tracks_with_results": len(ok_results),
+                "deferred": len(skipped),
+                "deferred_tracks": [d.as_dict() for d in skipped[:DEFERRED_LISTED]] or "none",
                 "analyze_seconds": round(analyze_s, 3),
                 "tracks_per_second": round(len(results) / analyze_s, 1) if analyze_s else 0.0,
-                "means": _means(ok_results, HEADLINES.get(info.name, [])) or "none",
                 **(metadata or {}),
             },
-            check_results=check_results,
         )
 
     return materialize_partitions(
-        context, database, materialize_one, _spread_check(database, asset_name, info)
+        context,
+        database,
+        materialize_one,
+        _spread_check(database, asset_name, info),
+        _completed(database, writer, asset_name, lambda conn, done: coverage(conn, done, info)),
     )
 
 
@@ -272,28 +304,23 @@ def hybrid_analysis(
     Automation: materialized for a new partition or when its upstream partition was updated,
     never past a failed blocking check; every partition again when its code version changes."""
     info = hybrid.INFO
+    slugs = list(context.partition_keys)
+    with database.connect() as conn:
+        inputs = latest_inputs(conn, slugs, hybrid.INPUT_ANALYZERS)
+        stored = stored_rows(conn, slugs, info)
+    # what each kept track's profile is made of now: a profile of other inputs is due
+    input_hashes = {
+        slug: {track_id: hybrid.inputs_hash(found) for track_id, found in tracks.items()}
+        for slug, tracks in inputs.items()
+    }
+    writer = ResultWriter(database, info)
 
     def materialize_one(slug: str) -> PartitionOutcome:
-        with database.connect() as conn:
-            inputs = latest_inputs(conn, slug, hybrid.INPUT_ANALYZERS)
-            hashes = {track_id: hybrid.inputs_hash(found) for track_id, found in inputs.items()}
-            stored = stored_rows(conn, slug, info)
-            due = [t for t, digest in hashes.items() if stored.get(t, ("",))[0] != digest]
-            results = [hybrid.profile(track_id, inputs[track_id]) for track_id in due]
-            write_results(conn, slug, info, hashes, results)
-            current = [
-                (status, result)
-                for track_id, (digest, status, result) in stored_rows(conn, slug, info).items()
-                if hashes.get(track_id) == digest
-            ]
-            ok_results = [result for status, result in current if status == "ok"]
-            check_results = [
-                coverage_result(
-                    "hybrid_analysis", len(inputs), len(ok_results), len(current) - len(ok_results)
-                ),
-                check_ranges("hybrid_analysis", info, ok_results),
-            ]
-        used = Counter(i.analyzer for found in inputs.values() for i in found)
+        hashes, before = input_hashes.get(slug, {}), stored.get(slug, {})
+        due = [t for t, digest in hashes.items() if before.get(t, ("",))[0] != digest]
+        results = [hybrid.profile(track_id, inputs[slug][track_id]) for track_id in due]
+        writer.add(PartitionResults(slug, hashes, results))
+        used = Counter(i.analyzer for found in inputs.get(slug, {}).values() for i in found)
         return PartitionOutcome(
             metadata={
                 "analyzer": info.name,
@@ -301,11 +328,27 @@ def hybrid_analysis(
                 "combined_this_run": len(results),
                 "tracks_by_input": dict(used) or "none",
                 "weights": hybrid.WEIGHTS,
-                "means": _means(ok_results, HEADLINES["hybrid"]) or "none",
             },
-            check_results=check_results,
         )
 
+    def profiles_of_current_inputs(conn: psycopg.Connection, done: list[str]):
+        now = stored_rows(conn, done, info)
+        covered = {}
+        for slug in done:
+            hashes = input_hashes.get(slug, {})
+            current = [
+                (status, result)
+                for track_id, (digest, status, result) in now.get(slug, {}).items()
+                if hashes.get(track_id) == digest
+            ]
+            ok_results = [result for status, result in current if status == "ok"]
+            covered[slug] = Coverage(len(hashes), len(current) - len(ok_results), ok_results)
+        return covered
+
     return materialize_partitions(
-        context, database, materialize_one, _spread_check(database, "hybrid_analysis", info)
+        context,
+        database,
+        materialize_one,
+        _spread_check(database, "hybrid_analysis", info),
+        _completed(database, writer, "hybrid_analysis", profiles_of_current_inputs),
     )

@@ -4,12 +4,15 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
 from typing import Literal
 
 import psycopg
 from psycopg.types.json import Jsonb
 
+from rap_pipeline.core.resources import DatabaseResource
 from rap_pipeline.defs.analyses.analyzer import (
     AnalysisResult,
     AnalyzerInfo,
@@ -18,27 +21,31 @@ from rap_pipeline.defs.analyses.analyzer import (
 )
 from rap_pipeline.defs.analyses.hybrid import InputAnalysis
 
+# a run's cheap results are written together, at least this often (seconds)
+WRITE_EVERY_S = 2.0
 _ROWS_OF_THIS_ANALYZER = """analyses a ON a.track_id = t.id AND a.analyzer = %(name)s
     AND a.analyzer_version = %(version)s AND a.method = %(method)s"""
 
 
 def pending_tracks(
-    conn: psycopg.Connection, artist_slug: str, info: AnalyzerInfo, *, force: bool = False
-) -> list[TrackText]:
-    """Kept tracks without a current result of this analyzer version and method: never
-    analyzed, lyrics changed since, or failed with a next attempt that has come.
+    conn: psycopg.Connection, slugs: list[str], info: AnalyzerInfo, *, force: bool = False
+) -> dict[str, list[TrackText]]:
+    """Per artist, the kept tracks without a current result of this analyzer version and
+    method: never analyzed, lyrics changed since, or failed with a next attempt that has come.
     ``force``: failures are due at once, whatever their next attempt says."""
-    rows = conn.execute(
-        f"""SELECT t.id, t.title, t.lyrics_clean, t.lyrics_hash
+    pending: dict[str, list[TrackText]] = defaultdict(list)
+    for slug, *track in conn.execute(
+        f"""SELECT t.artist_slug, t.id, t.title, t.lyrics_clean, t.lyrics_hash
             FROM tracks t LEFT JOIN {_ROWS_OF_THIS_ANALYZER}
-            WHERE t.artist_slug = %(slug)s AND t.status = 'kept'
+            WHERE t.artist_slug = ANY(%(slugs)s) AND t.status = 'kept'
               AND (a.track_id IS NULL OR a.input_hash <> t.lyrics_hash
                    OR (a.status = 'failed'
                        AND (%(force)s OR coalesce(a.next_attempt_at <= now(), true))))
-            ORDER BY t.id""",
-        {**_analyzer_params(info), "slug": artist_slug, "force": force},
-    ).fetchall()
-    return [TrackText(*row) for row in rows]
+            ORDER BY t.artist_slug, t.id""",
+        {**_analyzer_params(info), "slugs": slugs, "force": force},
+    ):
+        pending[slug].append(TrackText(*track))
+    return pending
 
 
 @dataclass(frozen=True)
@@ -62,19 +69,22 @@ class DeferredTrack:
 
 
 def deferred_tracks(
-    conn: psycopg.Connection, artist_slug: str, info: AnalyzerInfo
-) -> list[DeferredTrack]:
-    """Kept tracks a run skips because their failure's back-off has not expired."""
-    rows = conn.execute(
-        f"""SELECT t.id, t.title, a.error_class, a.attempts, a.next_attempt_at
+    conn: psycopg.Connection, slugs: list[str], info: AnalyzerInfo
+) -> dict[str, list[DeferredTrack]]:
+    """Per artist, the kept tracks a run skips because their failure's back-off has not
+    expired."""
+    deferred: dict[str, list[DeferredTrack]] = defaultdict(list)
+    for slug, *track in conn.execute(
+        f"""SELECT t.artist_slug, t.id, t.title, a.error_class, a.attempts, a.next_attempt_at
             FROM tracks t JOIN {_ROWS_OF_THIS_ANALYZER}
-            WHERE t.artist_slug = %(slug)s AND t.status = 'kept'
+            WHERE t.artist_slug = ANY(%(slugs)s) AND t.status = 'kept'
               AND a.input_hash = t.lyrics_hash AND a.status = 'failed'
               AND a.next_attempt_at > now()
-            ORDER BY a.next_attempt_at, t.id""",
-        {**_analyzer_params(info), "slug": artist_slug},
-    ).fetchall()
-    return [DeferredTrack(*row) for row in rows]
+            ORDER BY t.artist_slug, a.next_attempt_at, t.id""",
+        {**_analyzer_params(info), "slugs": slugs},
+    ):
+        deferred[slug].append(DeferredTrack(*track))
+    return deferred
 
 
 def _analyzer_params(info: AnalyzerInfo) -> dict[str, str]:
@@ -96,16 +106,23 @@ ON CONFLICT (track_id, analyzer, analyzer_version, method) DO UPDATE SET
 """
 
 
+@dataclass
+class PartitionResults:
+    """What one partition's run of an analyzer produced, to be stored: ``input_hashes`` maps
+    each analyzed track to the hash of what was analyzed."""
+
+    slug: str
+    input_hashes: dict[int, str]
+    results: list[AnalysisResult]
+
+
 def write_results(
-    conn: psycopg.Connection,
-    artist_slug: str,
-    info: AnalyzerInfo,
-    input_hashes: dict[int, str],
-    results: list[AnalysisResult],
+    conn: psycopg.Connection, info: AnalyzerInfo, partitions: list[PartitionResults]
 ) -> None:
-    """Stores one row per result in one transaction; ``input_hashes`` maps track id to the
-    hash of what was analyzed. A failure counts the failures in a row of its track (of the
-    same input) and is not due again before ``retry_delay_s`` of its class and count."""
+    """Stores one row per result, of every partition given, in one transaction. A failure
+    counts the failures in a row of its track (of the same input) and is not due again before
+    ``retry_delay_s`` of its class and count."""
+    results = [(p, result) for p in partitions for result in p.results]
     with conn.transaction(), conn.cursor() as cur:
         failed_before = {
             track_id: (attempts, input_hash)
@@ -114,21 +131,21 @@ def write_results(
                    WHERE analyzer = %(name)s AND analyzer_version = %(version)s
                      AND method = %(method)s AND status = 'failed'
                      AND track_id = ANY(%(ids)s)""",
-                {**_analyzer_params(info), "ids": [r.track_id for r in results]},
+                {**_analyzer_params(info), "ids": [r.track_id for _, r in results]},
             )
         }
         rows = []
-        for result in results:
+        for partition, result in results:
             failed = result.status == "failed"
-            attempts, input_hash = failed_before.get(result.track_id, (0, None))
-            same_input = input_hash == input_hashes[result.track_id]
-            attempts = attempts + 1 if failed and same_input else 1
+            input_hash = partition.input_hashes[result.track_id]
+            attempts, hash_before = failed_before.get(result.track_id, (0, None))
+            attempts = attempts + 1 if failed and hash_before == input_hash else 1
             rows.append(
                 {
                     **_analyzer_params(info),
                     "track_id": result.track_id,
-                    "slug": artist_slug,
-                    "input_hash": input_hashes[result.track_id],
+                    "slug": partition.slug,
+                    "input_hash": input_hash,
                     "status": result.status,
                     "result": Jsonb(result.values) if result.values is not None else None,
                     "error": result.error,
@@ -145,63 +162,114 @@ def write_results(
             cur.executemany(_UPSERT, rows)
 
 
-def current_results(
-    conn: psycopg.Connection, artist_slug: str, info: AnalyzerInfo, *, of_current_lyrics=True
-) -> list[tuple[int, str, dict | None]]:
-    """(track id, status, result) of this analyzer version's rows for the artist's kept tracks;
-    ``of_current_lyrics``: only rows whose input is the track's current lyrics."""
-    lyrics_match = "AND a.input_hash = t.lyrics_hash" if of_current_lyrics else ""
-    return conn.execute(
-        f"""SELECT a.track_id, a.status, a.result FROM analyses a
-            JOIN tracks t ON t.id = a.track_id AND t.status = 'kept' {lyrics_match}
-            WHERE a.artist_slug = %s AND a.analyzer = %s AND a.analyzer_version = %s
-              AND a.method = %s""",
-        (artist_slug, info.name, info.version, info.method),
-    ).fetchall()
+class ResultWriter:
+    """Stores the results of a run's partitions a few statements at a time instead of a
+    transaction per partition: what a partition produced is written once ``WRITE_EVERY_S``
+    passed since the last write, at the end of the run (``flush``), or at once when it cost
+    money (results with usage). When a write of several partitions fails, each is written
+    alone, so one partition's bad row fails that partition only (``errors``)."""
+
+    def __init__(self, database: DatabaseResource, info: AnalyzerInfo):
+        self.database, self.info = database, info
+        self.errors: dict[str, Exception] = {}
+        self._buffer: list[PartitionResults] = []
+        self._written_at = time.monotonic()
+
+    def add(self, partition: PartitionResults) -> None:
+        self._buffer.append(partition)
+        paid = any(result.usage is not None for result in partition.results)
+        if paid or time.monotonic() - self._written_at >= WRITE_EVERY_S:
+            self.flush()
+
+    def flush(self) -> None:
+        buffered, self._buffer = self._buffer, []
+        self._written_at = time.monotonic()
+        if not any(p.results for p in buffered):
+            return
+        try:
+            self._write(buffered)
+        except psycopg.Error as exc:
+            if len(buffered) == 1:
+                self.errors[buffered[0].slug] = exc
+                return
+            for partition in buffered:
+                try:
+                    self._write([partition])
+                except psycopg.Error as exc:
+                    self.errors[partition.slug] = exc
+
+    def _write(self, partitions: list[PartitionResults]) -> None:
+        with self.database.connect() as conn:
+            write_results(conn, self.info, partitions)
 
 
-def kept_track_count(conn: psycopg.Connection, artist_slug: str) -> int:
-    return conn.execute(
-        "SELECT count(*) FROM tracks WHERE artist_slug = %s AND status = 'kept'", (artist_slug,)
-    ).fetchone()[0]
+@dataclass
+class Coverage:
+    """An artist's kept tracks, and this analyzer version's current results among them."""
+
+    kept: int = 0
+    failed: int = 0
+    ok_results: list[dict] = field(default_factory=list)
+
+
+def coverage(conn: psycopg.Connection, slugs: list[str], info: AnalyzerInfo) -> dict[str, Coverage]:
+    """Per artist, what is stored now: a result is current when its input is the track's
+    current lyrics."""
+    covered: dict[str, Coverage] = defaultdict(Coverage)
+    for slug, status, result in conn.execute(
+        """SELECT t.artist_slug, a.status, a.result
+           FROM tracks t LEFT JOIN analyses a ON a.track_id = t.id AND a.analyzer = %(name)s
+                AND a.analyzer_version = %(version)s AND a.method = %(method)s
+                AND a.input_hash = t.lyrics_hash
+           WHERE t.artist_slug = ANY(%(slugs)s) AND t.status = 'kept'""",
+        {**_analyzer_params(info), "slugs": slugs},
+    ):
+        entry = covered[slug]
+        entry.kept += 1
+        entry.failed += status == "failed"
+        if status == "ok":
+            entry.ok_results.append(result)
+    return covered
 
 
 def latest_inputs(
-    conn: psycopg.Connection, artist_slug: str, analyzers: tuple[str, ...]
-) -> dict[int, list[InputAnalysis]]:
-    """Per kept track, the latest successful result of each of ``analyzers`` for its current
-    lyrics, any version or method (the hybrid profile combines what there is); [] for none."""
-    inputs: dict[int, list[InputAnalysis]] = {
-        track_id: []
-        for (track_id,) in conn.execute(
-            "SELECT id FROM tracks WHERE artist_slug = %s AND status = 'kept'", (artist_slug,)
-        )
-    }
-    for track_id, *row in conn.execute(
-        """SELECT DISTINCT ON (a.track_id, a.analyzer)
+    conn: psycopg.Connection, slugs: list[str], analyzers: tuple[str, ...]
+) -> dict[str, dict[int, list[InputAnalysis]]]:
+    """Per artist and kept track, the latest successful result of each of ``analyzers`` for
+    its current lyrics, any version or method (the hybrid profile combines what there is);
+    [] for none."""
+    inputs: dict[str, dict[int, list[InputAnalysis]]] = defaultdict(dict)
+    for slug, track_id in conn.execute(
+        "SELECT artist_slug, id FROM tracks WHERE artist_slug = ANY(%s) AND status = 'kept'",
+        (slugs,),
+    ):
+        inputs[slug][track_id] = []
+    for slug, track_id, *row in conn.execute(
+        """SELECT DISTINCT ON (a.track_id, a.analyzer) a.artist_slug,
                   a.track_id, a.analyzer, a.analyzer_version, a.method, a.input_hash, a.result
            FROM analyses a JOIN tracks t ON t.id = a.track_id AND t.status = 'kept'
                 AND a.input_hash = t.lyrics_hash
-           WHERE a.artist_slug = %s AND a.analyzer = ANY(%s) AND a.status = 'ok'
+           WHERE a.artist_slug = ANY(%s) AND a.analyzer = ANY(%s) AND a.status = 'ok'
            ORDER BY a.track_id, a.analyzer, a.analyzed_at DESC""",
-        (artist_slug, list(analyzers)),
+        (slugs, list(analyzers)),
     ):
-        inputs[track_id].append(InputAnalysis(*row))
+        inputs[slug][track_id].append(InputAnalysis(*row))
     return inputs
 
 
 def stored_rows(
-    conn: psycopg.Connection, artist_slug: str, info: AnalyzerInfo
-) -> dict[int, tuple[str, str, dict | None]]:
-    """track id → (input_hash, status, result) of this analyzer version's rows."""
-    return {
-        track_id: rest
-        for track_id, *rest in conn.execute(
-            """SELECT track_id, input_hash, status, result FROM analyses WHERE artist_slug = %s
-               AND analyzer = %s AND analyzer_version = %s AND method = %s""",
-            (artist_slug, info.name, info.version, info.method),
-        )
-    }
+    conn: psycopg.Connection, slugs: list[str], info: AnalyzerInfo
+) -> dict[str, dict[int, tuple[str, str, dict | None]]]:
+    """Per artist, track id → (input_hash, status, result) of this analyzer version's rows."""
+    stored: dict[str, dict[int, tuple[str, str, dict | None]]] = defaultdict(dict)
+    for slug, track_id, *rest in conn.execute(
+        """SELECT artist_slug, track_id, input_hash, status, result FROM analyses
+           WHERE artist_slug = ANY(%s) AND analyzer = %s AND analyzer_version = %s
+             AND method = %s""",
+        (slugs, info.name, info.version, info.method),
+    ):
+        stored[slug][track_id] = tuple(rest)
+    return stored
 
 
 @dataclass(frozen=True)

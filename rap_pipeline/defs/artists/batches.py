@@ -47,45 +47,61 @@ def materialize_partitions(
     database: DatabaseResource,
     materialize_one: Callable[[str], PartitionOutcome],
     run_checks: Callable[[], list[dg.AssetCheckResult]] | None = None,
+    finish: Callable[[list[str]], dict[str, PartitionOutcome | Exception]] | None = None,
 ) -> dg.MaterializeResult:
     """``materialize_one(slug)`` for every partition of the run, each partition's metadata on
-    its own materialization, and each check's results merged into one per check. Checks that
-    judge all partitions together (``run_checks``) run once, after the partitions."""
+    its own materialization, and each check's results merged into one per check. ``finish``,
+    given the partitions that succeeded, completes them together (writes and checks done once
+    per run): what it returns for a partition is added to its outcome, or fails it. Checks
+    that judge all partitions together (``run_checks``) run once, after the partitions."""
     asset_name = context.asset_key.path[-1]
     slugs = list(context.partition_keys)
     outcomes: dict[str, PartitionOutcome] = {}
     errors: dict[str, Exception] = {}
+
+    def failed(slug: str, exc: Exception) -> None:
+        if len(slugs) == 1:
+            if isinstance(exc, PartitionError):
+                raise dg.Failure(str(exc), allow_retries=False) from exc
+            raise exc
+        errors[slug] = exc
+        context.log.error("%s, partition %s failed: %s", asset_name, slug, _describe(exc))
+
+    for slug in slugs:
+        started = time.perf_counter()
+        try:
+            outcomes[slug] = materialize_one(slug)
+        except dg.Failure as exc:
+            if not exc.allow_retries:
+                raise
+            failed(slug, exc)
+            continue
+        except Exception as exc:
+            failed(slug, exc)
+            continue
+        # the partition's own work, without Dagster's share of the run
+        outcomes[slug].metadata["partition_seconds"] = round(time.perf_counter() - started, 4)
+    if finish is not None and outcomes:
+        started = time.perf_counter()
+        for slug, completed in finish(list(outcomes)).items():
+            if isinstance(completed, Exception):
+                del outcomes[slug]
+                failed(slug, completed)
+                continue
+            outcomes[slug].metadata.update(completed.metadata)
+            outcomes[slug].check_results.extend(completed.check_results)
+        shared_s = (time.perf_counter() - started) / max(len(outcomes), 1)
+        for outcome in outcomes.values():  # each partition's share of the work done together
+            outcome.metadata["partition_seconds"] = round(
+                outcome.metadata["partition_seconds"] + shared_s, 4
+            )
     with _partitions_read_once(context):
         for slug in slugs:
-            started = time.perf_counter()
-            try:
-                outcomes[slug] = materialize_one(slug)
-            except dg.Failure as exc:
-                if not exc.allow_retries:
-                    raise
-                errors[slug] = exc
-            except Exception as exc:
-                errors[slug] = exc
             if slug in errors:
-                if len(slugs) == 1:
-                    if isinstance(errors[slug], PartitionError):
-                        raise dg.Failure(str(errors[slug]), allow_retries=False) from errors[slug]
-                    raise errors[slug]
-                error = _describe(errors[slug])
-                context.log.error("%s, partition %s failed: %s", asset_name, slug, error)
-                context.add_asset_metadata(
-                    {"partition_status": "failed", "error": error}, partition_key=slug
-                )
+                metadata = {"partition_status": "failed", "error": _describe(errors[slug])}
             else:
-                context.add_asset_metadata(
-                    {
-                        "partition_status": "ok",
-                        **outcomes[slug].metadata,
-                        # the partition's own work, without Dagster's share of the run
-                        "partition_seconds": round(time.perf_counter() - started, 4),
-                    },
-                    partition_key=slug,
-                )
+                metadata = {"partition_status": "ok", **outcomes[slug].metadata}
+            context.add_asset_metadata(metadata, partition_key=slug)
     with database.connect() as conn:
         record_failures(conn, asset_name, errors)
         clear_failures(conn, asset_name, outcomes)
@@ -94,12 +110,12 @@ def materialize_partitions(
             f"{asset_name}: all {len(slugs)} partitions failed",
             metadata={"errors": {slug: _describe(exc) for slug, exc in errors.items()}},
         )
-    failed = sorted(errors)
+    failed_slugs = sorted(errors)
     return dg.MaterializeResult(
         metadata={
             "partitions": len(slugs),
-            "partitions_failed": len(failed),
-            "failed_partitions": failed[:FAILED_PARTITIONS_LISTED] or "none",
+            "partitions_failed": len(failed_slugs),
+            "failed_partitions": failed_slugs[:FAILED_PARTITIONS_LISTED] or "none",
         },
         check_results=merge_check_results(outcomes) + (run_checks() if run_checks else []),
     )

@@ -100,11 +100,13 @@ class CorpusSource(TrackSource):
 
     def __init__(self, path: Path):
         self.path = path
+        self._signature: tuple[tuple[str, int, int], ...] | None = None
 
     def fetch(self, artist: ArtistSpec) -> FetchResult:
-        files = corpus_files(self.path)
-        signature = tuple((str(f), f.stat().st_mtime_ns, f.stat().st_size) for f in files)
-        by_slug, unreadable = _index(signature)
+        if self._signature is None:  # once per source: a step sees the corpus as it began
+            stats = {f: f.stat() for f in corpus_files(self.path)}
+            self._signature = tuple((str(f), s.st_mtime_ns, s.st_size) for f, s in stats.items())
+        by_slug, unreadable = _index(self._signature)
         result = FetchResult(invalid_records=list(unreadable))
         seen_ids: set[str] = set()
         for location, record in by_slug.get(artist.slug, []):
