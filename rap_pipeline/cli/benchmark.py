@@ -164,10 +164,14 @@ def benchmark_search_quality(
 def benchmark_refresh(
     artists: Annotated[int, typer.Option(help="Generated artists (partitions).")] = 1000,
     tracks: Annotated[int, typer.Option(help="Generated tracks over all artists.")] = 3000,
+    larger_partitions: Annotated[
+        int, typer.Option(help="Tracks per artist when the cheap analyzers are measured again.")
+    ] = 30,
 ) -> None:
     """A first run and a no-op refresh of a generated corpus in batched runs (offline
     analyzers), Dagster's share per stage, the cheap analyzers against their bare rate, an
-    analyzer version bump, embedding writes; throwaway database rap_pipeline_benchmark_refresh."""
+    analyzer version bump, embedding writes, and the cheap analyzers again with larger
+    catalogues per artist; throwaway database rap_pipeline_benchmark_refresh."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from rap_pipeline.benchmarks.refresh import run_refresh_benchmark
@@ -187,7 +191,7 @@ def benchmark_refresh(
                 tasks[label] = progress.add_task(label, total=total)
             progress.advance(tasks[label], done)
 
-        rows = run_refresh_benchmark(settings, urls, artists, tracks, advance)
+        rows = run_refresh_benchmark(settings, urls, artists, tracks, advance, larger_partitions)
     print_measures(
         f"refresh benchmark: {artists:,} artists, {tracks:,} generated tracks", rows, started
     )
