@@ -57,6 +57,11 @@ WHERE: dict[str, tuple[str, Callable[[dict[str, Any], Settings], Any], Any]] = {
     "RAP_CORPUS_PATH": ("/tmp/corpus-x", resource("track_source", "corpus_path"), None),
     "RAP_EMBEDDING_MODEL": ("/models/embed-x", resource("embedding_model", "model_id"), None),
     "RAP_TORCH_THREADS": ("3", resource("embedding_model", "torch_threads"), 3),
+    "RAP_EMBEDDING_BULK_MIN_TRACKS": (
+        "5000",
+        resource("embedding_model", "bulk_min_tracks"),
+        5000,
+    ),
     "GENIUS_ACCESS_TOKEN": ("tok-x", resource("track_source", "genius_access_token"), SECRET),
     "GENIUS_API_ROOT": ("http://g-x/api/", resource("track_source", "genius_api_root"), None),
     "GENIUS_PUBLIC_API_ROOT": (

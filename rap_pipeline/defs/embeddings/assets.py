@@ -9,13 +9,19 @@ from rap_pipeline.core.kubernetes import MODEL_STEP
 from rap_pipeline.core.resources import DatabaseResource
 from rap_pipeline.defs.artists.batches import PartitionOutcome, materialize_partitions
 from rap_pipeline.defs.artists.partitions import BATCHED_BACKFILLS, artists_partitions
-from rap_pipeline.defs.embeddings.checks import EMBEDDING_CHECK_SPECS, run_embedding_checks
+from rap_pipeline.defs.embeddings.checks import (
+    EMBEDDING_CHECK_SPECS,
+    check_indexes,
+    run_embedding_checks,
+)
 from rap_pipeline.defs.embeddings.resources import EmbeddingModelResource
 from rap_pipeline.defs.embeddings.similar import SIMILAR_PER_TRACK, write_similar_tracks
 from rap_pipeline.defs.embeddings.store import (
+    CHUNKS_IN_BULK,
+    CHUNKS_INDEXED,
     embed_tracks,
-    ensure_indexes,
     pending_tracks,
+    settle_indexes,
     write_embeddings,
 )
 
@@ -40,13 +46,24 @@ def lyric_embeddings(
     """Sentence-transformers vectors of the artist's kept lyrics (tables ``lyric_chunks`` and
     ``track_embeddings``): whole songs, split by stanza into chunks the model reads entirely,
     the track vector being the normalized mean of its chunks. Only new or changed lyrics are
-    embedded (lyrics hash + model id).
+    embedded (lyrics hash + model id). A large backlog (a first backfill, another model) is
+    written without the chunk HNSW index, which is then built once, in bulk
+    (RAP_EMBEDDING_BULK_MIN_TRACKS; search scans exactly meanwhile).
 
     Automation: materialized for a new partition or when its upstream partition was updated,
     never past a failed blocking check; every partition again when its code version changes."""
     model = embedding_model.load()
+    bulk_min_tracks = embedding_model.bulk_min_tracks
     with database.connect() as conn:
-        ensure_indexes(conn, model)
+        chunk_index = settle_indexes(conn, model, bulk_min_tracks)
+    if not chunk_index.present:
+        context.log.info(
+            "bulk load: %d tracks wait for vectors, %d have them; chunks are written without "
+            "their HNSW index, built once fewer than %d wait",
+            chunk_index.waiting,
+            chunk_index.stored,
+            bulk_min_tracks,
+        )
 
     def materialize_one(slug: str) -> PartitionOutcome:
         started = time.perf_counter()
@@ -71,7 +88,8 @@ def lyric_embeddings(
                 "chunks": stats.chunks,
                 "distinct_chunk_texts": stats.unique_texts,
                 "encode_seconds": round(stats.encode_seconds, 3),
-                "write_seconds": round(write_s, 3),  # COPY with the HNSW indexes maintained
+                "write_seconds": round(write_s, 3),  # COPY
+                "chunk_index": CHUNKS_INDEXED if chunk_index.present else CHUNKS_IN_BULK,
                 "chunks_per_second": round(stats.unique_texts / stats.encode_seconds, 1)
                 if stats.encode_seconds
                 else 0.0,
@@ -80,7 +98,23 @@ def lyric_embeddings(
             check_results=check_results,
         )
 
-    return materialize_partitions(context, database, materialize_one)
+    def settle_after_writes(slugs: list[str]) -> dict[str, PartitionOutcome | Exception]:
+        nonlocal chunk_index
+        with database.connect() as conn:
+            chunk_index = settle_indexes(conn, model, bulk_min_tracks)
+        if chunk_index.build_seconds:
+            context.log.info("chunk index built in %.1f s", chunk_index.build_seconds)
+        # each partition's share of the build, so the run's partitions sum to it
+        share = round(chunk_index.build_seconds / len(slugs), 4)
+        return {slug: PartitionOutcome({"index_build_seconds": share}) for slug in slugs}
+
+    def index_check() -> list[dg.AssetCheckResult]:
+        with database.connect() as conn:
+            return [check_indexes(conn, model, chunk_index, bulk_min_tracks)]
+
+    return materialize_partitions(
+        context, database, materialize_one, index_check, settle_after_writes
+    )
 
 
 @dg.asset(

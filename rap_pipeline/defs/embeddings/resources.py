@@ -10,6 +10,9 @@ class EmbeddingModelResource(dg.ConfigurableResource):
     model_id: str = DEFAULT_MODEL
     batch_size: int = 32
     torch_threads: int = 0  # RAP_TORCH_THREADS; 0: one per core
+    # RAP_EMBEDDING_BULK_MIN_TRACKS: a backlog this large is written without the chunk index
+    # (store.settle_indexes)
+    bulk_min_tracks: int = 1000
 
     def load(self) -> EmbeddingModel:
         return load_model(self.model_id, self.torch_threads or None)

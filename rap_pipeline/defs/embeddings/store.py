@@ -15,7 +15,6 @@ from psycopg import pq, sql
 
 from rap_pipeline.core.chunking import Chunk, chunk_lyrics
 from rap_pipeline.defs.embeddings.model import (
-    DEFAULT_MODEL,
     HNSW_EF_SEARCH,
     EmbeddingModel,
     index_name,
@@ -124,30 +123,83 @@ class EmbedStats:
     encode_seconds: float
 
 
-def ensure_indexes(conn: psycopg.Connection, model: EmbeddingModel) -> None:
-    """HNSW indexes for a model other than the default (the migration creates those)."""
-    if model.model_id == DEFAULT_MODEL:
-        return
-    names = [index_name(table, model.model_id) for table in ("lyric_chunks", "track_embeddings")]
-    present = conn.execute("SELECT count(*) FROM pg_indexes WHERE indexname = ANY(%s)", (names,))
-    if present.fetchone()[0] == len(names):
-        return
-    # CREATE INDEX IF NOT EXISTS is not safe against a concurrent run doing the same
-    conn.execute("SELECT pg_advisory_xact_lock(hashtext('hnsw:' || %s))", (model.model_id,))
-    for table in ("lyric_chunks", "track_embeddings"):
-        conn.execute(
-            sql.SQL(
-                "CREATE INDEX IF NOT EXISTS {name} ON {table} USING hnsw "
-                "((embedding::vector({dim})) vector_cosine_ops) WITH ({options}) "
-                "WHERE model_id = {model}"
-            ).format(
-                name=sql.Identifier(index_name(table, model.model_id)),
-                table=sql.Identifier(table),
-                dim=sql.Literal(model.dimension),
-                options=sql.SQL(HNSW_OPTIONS),
-                model=sql.Literal(model.model_id),
-            )
+# how a partition's chunks were written (its metadata says which)
+CHUNKS_INDEXED = "maintained"
+CHUNKS_IN_BULK = "left out (bulk load)"
+
+
+@dataclass
+class ChunkIndex:
+    """The model's chunk index after ``settle_indexes``, and the backlog that decided it."""
+
+    present: bool
+    waiting: int  # kept tracks without a vector of the model for their current lyrics
+    stored: int  # kept tracks with one
+    build_seconds: float = 0.0  # spent building it just now
+
+
+def settle_indexes(
+    conn: psycopg.Connection, model: EmbeddingModel, bulk_min_tracks: int
+) -> ChunkIndex:
+    """The model's HNSW indexes as its backlog wants them. Each chunk written while the chunk
+    index exists searches its graph (``HNSW_OPTIONS``): a few hundred rows per second, against
+    tens of thousands by plain COPY and about a thousand by a build. So a backlog of at least
+    ``bulk_min_tracks`` that outnumbers the tracks already stored (a first backfill, a new
+    model) is written without it, and it is built once fewer than ``bulk_min_tracks`` wait;
+    search scans exactly meanwhile (right, slower). The track index is always kept: it has one
+    row per track, and ``similar_tracks`` reads it."""
+    with conn.transaction():
+        # one settles at a time; a concurrent writer waits for the build (it locks writes)
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext('hnsw:' || %s))", (model.model_id,))
+        waiting, stored = conn.execute(
+            """SELECT count(*) FILTER (WHERE e.lyrics_hash IS DISTINCT FROM t.lyrics_hash),
+                      count(*) FILTER (WHERE e.lyrics_hash = t.lyrics_hash)
+               FROM tracks t
+               LEFT JOIN track_embeddings e ON e.track_id = t.id AND e.model_id = %s
+               WHERE t.status = 'kept'""",
+            (model.model_id,),
+        ).fetchone()
+        chunk_index = index_name("lyric_chunks", model.model_id)
+        present = _index_exists(conn, chunk_index)
+        build_seconds = 0.0
+        if present and waiting >= bulk_min_tracks and waiting > stored:
+            conn.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(chunk_index)))
+            present = False
+        elif not present and waiting < bulk_min_tracks:
+            started = time.perf_counter()
+            _create_index(conn, "lyric_chunks", model)
+            build_seconds = time.perf_counter() - started
+            present = True
+        if not _index_exists(conn, index_name("track_embeddings", model.model_id)):
+            _create_index(conn, "track_embeddings", model)
+    return ChunkIndex(present, waiting, stored, build_seconds)
+
+
+def _index_exists(conn: psycopg.Connection, name: str) -> bool:
+    found = conn.execute("SELECT 1 FROM pg_indexes WHERE indexname = %s", (name,)).fetchone()
+    return found is not None
+
+
+def _create_index(conn: psycopg.Connection, table: str, model: EmbeddingModel) -> None:
+    """The model's HNSW index on ``table``, as the migration creates the default model's."""
+    # pgvector builds fastest when the graph fits in maintenance_work_mem
+    conn.execute(
+        "SELECT set_config('maintenance_work_mem', '1GB', true) WHERE "
+        "pg_size_bytes(current_setting('maintenance_work_mem')) < pg_size_bytes('1GB')"
+    )
+    conn.execute(
+        sql.SQL(
+            "CREATE INDEX {name} ON {table} USING hnsw "
+            "((embedding::vector({dim})) vector_cosine_ops) WITH ({options}) "
+            "WHERE model_id = {model}"
+        ).format(
+            name=sql.Identifier(index_name(table, model.model_id)),
+            table=sql.Identifier(table),
+            dim=sql.Literal(model.dimension),
+            options=sql.SQL(HNSW_OPTIONS),
+            model=sql.Literal(model.model_id),
         )
+    )
 
 
 def pending_tracks(conn: psycopg.Connection, artist_slug: str, model_id: str) -> list[PendingTrack]:

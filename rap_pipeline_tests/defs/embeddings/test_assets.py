@@ -9,8 +9,9 @@ import pytest
 
 from rap_pipeline.core.paths import SAMPLE_CORPUS_DIR
 from rap_pipeline.core.resources import DatabaseResource
+from rap_pipeline.defs.artists.partitions import range_tags
 from rap_pipeline.defs.embeddings.assets import lyric_embeddings, similar_tracks
-from rap_pipeline.defs.embeddings.model import load_model
+from rap_pipeline.defs.embeddings.model import DEFAULT_MODEL, index_name, load_model
 from rap_pipeline.defs.embeddings.resources import EmbeddingModelResource
 from rap_pipeline.defs.tracks.assets import tracks
 from rap_pipeline.defs.tracks.resources import TrackSourceResource
@@ -171,3 +172,82 @@ def test_embeddings_cover_kept_tracks_are_incremental_and_searchable(
             {"d": dropped, "m": moved},
         ).fetchone()
     assert counts == (0, [1979], [1979])
+
+
+def _embed(database_url: str, instance: dg.DagsterInstance, first: str, last: str, **model):
+    result = dg.materialize(
+        [lyric_embeddings],
+        instance=instance,
+        tags=range_tags(first, last),
+        resources={
+            "database": DatabaseResource(url=database_url),
+            "embedding_model": EmbeddingModelResource(**model),
+        },
+    )
+    assert result.success
+    (index_check,) = [
+        e
+        for e in result.get_asset_check_evaluations()
+        if e.asset_check_key.name == "lyric_embeddings_hnsw_index_present"
+    ]
+    return result, index_check
+
+
+def _chunk_index_present(database_url: str) -> bool:
+    with psycopg.connect(database_url) as conn:
+        return bool(
+            conn.execute(
+                "SELECT count(*) FROM pg_indexes WHERE indexname = %s",
+                (index_name("lyric_chunks", DEFAULT_MODEL),),
+            ).fetchone()[0]
+        )
+
+
+@pytest.mark.slow
+def test_a_large_backlog_is_written_without_the_chunk_index_then_builds_it(
+    database_url: str, instance: dg.DagsterInstance, corpus: Path
+):
+    slugs = add_artists(database_url, instance, *ARTISTS)  # a range follows this order
+    assert dg.materialize(
+        [tracks],
+        instance=instance,
+        tags=range_tags(slugs[0], slugs[-1]),
+        resources={
+            "database": DatabaseResource(url=database_url),
+            "track_source": TrackSourceResource(kind="corpus", corpus_path=str(corpus)),
+        },
+    ).success
+    assert _chunk_index_present(database_url)  # the migration's
+    # 27 kept tracks wait, none is embedded: a bulk load at this threshold
+    result, index_check = _embed(database_url, instance, slugs[0], slugs[0], bulk_min_tracks=10)
+    (materialization,) = result.asset_materializations_for_node("lyric_embeddings")
+    assert materialization.metadata["chunk_index"].value == "left out (bulk load)"
+    assert not _chunk_index_present(database_url)  # 18 still wait: not built yet
+    assert not index_check.passed and index_check.severity == dg.AssetCheckSeverity.WARN
+    assert "18 tracks wait" in index_check.metadata["bulk_load"].value
+    # search stays right meanwhile (an exact scan)
+    hits = search("songs about losing a brother", limit=3, database_url=database_url)
+    assert hits[0].title == "Letter to My Brother"
+
+    result, index_check = _embed(database_url, instance, slugs[1], slugs[2], bulk_min_tracks=10)
+    assert _chunk_index_present(database_url)  # nothing waits: built once, in bulk
+    assert index_check.passed
+    built = [
+        m.metadata["index_build_seconds"].value
+        for m in result.asset_materializations_for_node("lyric_embeddings")
+    ]
+    assert sum(built) > 0
+    with psycopg.connect(database_url) as conn:
+        conn.execute("SET enable_seqscan = off")
+        plan = "\n".join(
+            row[0]
+            for row in conn.execute(
+                "EXPLAIN SELECT track_id FROM lyric_chunks WHERE model_id = %s "
+                "ORDER BY embedding::vector(384) <=> (SELECT embedding FROM lyric_chunks LIMIT 1)"
+                " LIMIT 5",
+                (DEFAULT_MODEL,),
+            )
+        )
+    assert index_name("lyric_chunks", DEFAULT_MODEL) in plan
+    hits = search("songs about losing a brother", limit=3, database_url=database_url)
+    assert hits[0].title == "Letter to My Brother"
