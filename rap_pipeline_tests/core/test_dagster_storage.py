@@ -25,6 +25,12 @@ def _sessions_opened(database_url: str) -> int:
         ).fetchone()[0]
 
 
+def _calls_to(method: str):
+    """Records the calls to dagster-postgres' own ``method``, which still does its work."""
+    original = getattr(PostgresEventLogStorage, method)
+    return mock.patch.object(PostgresEventLogStorage, method, autospec=True, side_effect=original)
+
+
 @pytest.fixture
 def environment(tmp_path: Path, database_url: str, embedded: ServiceURLs) -> dict[str, str]:
     """What every process of the project's Dagster instance gets, on the test's database."""
@@ -76,13 +82,7 @@ def test_a_multi_partition_step_stores_each_partition_in_batched_writes(
         return dg.MaterializeResult()
 
     assert isinstance(instance.event_log_storage, TableCachingEventLogStorage)
-    asked_the_database = mock.patch.object(
-        PostgresEventLogStorage,
-        "has_table",
-        autospec=True,
-        side_effect=PostgresEventLogStorage.has_table,
-    )
-    with asked_the_database as looked_up:
+    with _calls_to("has_table") as looked_up:
         for _ in range(2):
             result = dg.materialize([lettered], instance=instance, tags=range_tags("a", "c"))
             assert result.success
@@ -125,13 +125,7 @@ def test_a_runs_planned_materializations_are_stored_together_and_read_as_dagster
     def second(context: dg.AssetExecutionContext) -> None:
         pass
 
-    one_by_one = mock.patch.object(
-        PostgresEventLogStorage,
-        "store_event",
-        autospec=True,
-        side_effect=PostgresEventLogStorage.store_event,
-    )
-    with one_by_one as stored_alone:
+    with _calls_to("store_event") as stored_alone:
         result = dg.materialize([first, second], instance=instance, tags=range_tags("a", "c"))
     assert result.success
     alone = [call.args[1].dagster_event_type for call in stored_alone.call_args_list]
