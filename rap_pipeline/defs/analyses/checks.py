@@ -44,20 +44,6 @@ def analysis_check_specs(asset_name: str) -> list[dg.AssetCheckSpec]:
     ]
 
 
-def check_coverage(
-    conn: psycopg.Connection, asset_name: str, artist_slug: str, info: AnalyzerInfo
-) -> dg.AssetCheckResult:
-    kept, ok, failed = conn.execute(
-        """SELECT count(*), count(a.track_id) FILTER (WHERE a.status = 'ok'),
-                  count(a.track_id) FILTER (WHERE a.status = 'failed')
-           FROM tracks t LEFT JOIN analyses a ON a.track_id = t.id AND a.analyzer = %s
-                AND a.analyzer_version = %s AND a.method = %s AND a.input_hash = t.lyrics_hash
-           WHERE t.artist_slug = %s AND t.status = 'kept'""",
-        (info.name, info.version, info.method, artist_slug),
-    ).fetchone()
-    return coverage_result(asset_name, kept, ok, failed)
-
-
 def coverage_result(asset_name: str, kept: int, ok: int, failed: int) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(
         check_name=f"{asset_name}_covers_kept_tracks",
