@@ -44,7 +44,7 @@ BENCH_DATABASE = "rap_pipeline_benchmark_refresh"
 QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
 # what a partition's metadata counts as work done (model calls, rows written)
 WORK_COUNTERS = ("tracks_embedded", "analyzed_this_run", "combined_this_run", "rows_inserted")
-OTHER_SIZES = (5, 100)  # partitions per run also measured on the no-op refresh
+OTHER_SIZES = (5, 25, 100)  # partitions per run also measured on the no-op refresh
 # the cheap analyzers are measured again with this many tracks per artist, nearer a real
 # artist's catalogue (the sample corpus has 22 per artist; Genius, dozens to hundreds)
 LARGER_PARTITIONS = 30
