@@ -30,7 +30,7 @@ def dagster_storage_url(database_url: str) -> str:
 
 
 # Dagster's opt-in batch writes: the materializations of one multi-partition step are stored
-# in a few statements instead of a few per partition (a run holds up to 25 partitions).
+# in a few statements instead of a few per partition (a run holds up to PARTITIONS_PER_RUN).
 EVENT_BATCH_SIZE = "100"
 
 

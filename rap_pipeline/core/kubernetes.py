@@ -21,7 +21,7 @@ def step_resources(cpu: str, memory: str, memory_limit: str) -> dict[str, Any]:
     }
 
 
-# a sentence-transformers or transformers model in memory, batches of 25 partitions
+# a sentence-transformers or transformers model in memory (a run's partitions use it in turn)
 MODEL_STEP = step_resources(cpu="1", memory="2Gi", memory_limit="4Gi")
 
 

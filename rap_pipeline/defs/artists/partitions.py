@@ -13,7 +13,7 @@ artists_partitions = dg.DynamicPartitionsDefinition(name="artists")
 
 # Partitions per run of a backfill (UI, sensors, schedules, `rap-pipeline run`): a run costs
 # seconds of Dagster overhead, one partition's work is often milliseconds. See README
-# "Batched runs" for the measurement behind the number.
+# "Refresh" (`rap-pipeline benchmark refresh`) for the measurement behind the number.
 PARTITIONS_PER_RUN = 50
 BATCHED_BACKFILLS = dg.BackfillPolicy.multi_run(max_partitions_per_run=PARTITIONS_PER_RUN)
 
