@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
+from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool, PoolTimeout
 
@@ -167,3 +168,36 @@ def close_pools() -> None:
             pool.close()
         _pools.clear()
         _migrated.clear()
+
+
+# a table's planner statistics are refreshed once this many rows changed since its last
+# ANALYZE, and more than this share of its rows
+STALE_STATISTICS_ROWS = 500
+STALE_STATISTICS_SHARE = 0.2
+
+
+def refresh_stale_statistics(conn: psycopg.Connection) -> list[str]:
+    """ANALYZE the pipeline's tables whose planner statistics lag behind their rows; returns
+    the tables analyzed. A first backfill fills tables within seconds, before autovacuum's
+    next look (a minute by default): a never-analyzed ``analyses`` made the planner join a
+    run's tracks to all of an analyzer's rows row by row (1 s a query at 12,000 tracks,
+    instead of 15 ms). A table locked by other work (an index build) is left for next time."""
+    analyzed = []
+    with conn.transaction():
+        conn.execute("SET LOCAL lock_timeout = '1s'")
+        stale = conn.execute(
+            """SELECT s.relname FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid
+               WHERE s.schemaname = current_schema()
+                 AND s.n_mod_since_analyze >= %s
+                 AND s.n_mod_since_analyze > %s * greatest(c.reltuples, 0)
+               ORDER BY s.relname""",
+            (STALE_STATISTICS_ROWS, STALE_STATISTICS_SHARE),
+        ).fetchall()
+        for (table,) in stale:
+            try:
+                with conn.transaction():
+                    conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(table)))
+            except psycopg.errors.LockNotAvailable:
+                continue
+            analyzed.append(table)
+    return analyzed

@@ -3,7 +3,12 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from rap_pipeline.core.database import MigrationError, apply_migrations, describe_url
+from rap_pipeline.core.database import (
+    MigrationError,
+    apply_migrations,
+    describe_url,
+    refresh_stale_statistics,
+)
 
 
 def test_migrations_are_recorded_and_idempotent(database_url: str):
@@ -33,6 +38,23 @@ def test_duplicate_source_ids_and_kept_lyrics_are_impossible(database_url: str):
         # deferred: raised when the transaction commits
         with pytest.raises(psycopg.errors.UniqueViolation), conn.transaction():
             conn.execute(insert, ("2", "h1"))
+
+
+def test_tables_filled_since_their_last_analyze_are_analyzed_once(database_url: str):
+    def reltuples(conn: psycopg.Connection) -> float:
+        query = "SELECT reltuples FROM pg_class WHERE relname = 'artists'"
+        return conn.execute(query).fetchone()[0]
+
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO artists (slug, display_name) "
+            "SELECT 'a' || i, 'A' || i FROM generate_series(1, 600) AS i"
+        )
+        conn.execute("SELECT pg_stat_force_next_flush()")  # counters reach pg_stat at once
+        assert reltuples(conn) < 0  # never analyzed: the planner guesses
+        assert refresh_stale_statistics(conn) == ["artists"]
+        assert reltuples(conn) == 600
+        assert refresh_stale_statistics(conn) == []  # nothing changed since
 
 
 def test_urls_are_described_without_credentials():

@@ -13,6 +13,7 @@ import dagster as dg
 import psycopg
 
 from rap_pipeline.core.automation import keep_fresh_and_rerun_on_new_code
+from rap_pipeline.core.database import refresh_stale_statistics
 from rap_pipeline.core.kubernetes import MODEL_STEP
 from rap_pipeline.core.resources import DatabaseResource
 from rap_pipeline.defs.analyses import emotion, hybrid, llm
@@ -129,6 +130,7 @@ def analyze_partitions(
     info, asset_name = analyzer.info, context.asset_key.path[-1]
     slugs = list(context.partition_keys)
     with database.connect() as conn:
+        refresh_stale_statistics(conn)
         pending = pending_tracks(conn, slugs, info, force=config.force)
         deferred = {} if config.force else deferred_tracks(conn, slugs, info)
     writer = ResultWriter(database, info)
@@ -306,6 +308,7 @@ def hybrid_analysis(
     info = hybrid.INFO
     slugs = list(context.partition_keys)
     with database.connect() as conn:
+        refresh_stale_statistics(conn)
         inputs = latest_inputs(conn, slugs, hybrid.INPUT_ANALYZERS)
         stored = stored_rows(conn, slugs, info)
     # what each kept track's profile is made of now: a profile of other inputs is due

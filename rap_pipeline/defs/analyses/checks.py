@@ -92,25 +92,29 @@ def check_ranges(asset_name: str, info: AnalyzerInfo, results: list[dict]) -> dg
 def check_spread(
     conn: psycopg.Connection, asset_name: str, info: AnalyzerInfo, metrics: list[str]
 ) -> dg.AssetCheckResult:
-    """Computed in PostgreSQL: each partition run judges every stored result without reading
-    them all back."""
+    """Computed in PostgreSQL, every metric in one scan: each run judges every stored result
+    without reading them all back."""
+    rows = conn.execute(
+        """WITH v AS (
+             SELECT m.metric, (a.result->>m.metric)::float AS value
+             FROM analyses a JOIN tracks t ON t.id = a.track_id AND t.status = 'kept'
+                  CROSS JOIN unnest(%(metrics)s::text[]) AS m(metric)
+             WHERE a.status = 'ok' AND a.analyzer = %(name)s
+               AND a.analyzer_version = %(version)s AND a.method = %(method)s
+               AND jsonb_typeof(a.result->m.metric) = 'number'),
+           modes AS (
+             SELECT metric, max(n) AS mode_count
+             FROM (SELECT metric, count(*) AS n FROM v
+                   GROUP BY metric, round(value::numeric, 6)) counted
+             GROUP BY metric)
+           SELECT v.metric, count(*), stddev_pop(v.value), min(modes.mode_count)
+           FROM v JOIN modes USING (metric) GROUP BY v.metric""",
+        {"metrics": metrics, "name": info.name, "version": info.version, "method": info.method},
+    ).fetchall()
     collapsed: dict[str, str] = {}
     spread: dict[str, float] = {}
-    total = 0
-    for metric in metrics:
-        count, stdev, mode_count = conn.execute(
-            """WITH v AS (
-                 SELECT (a.result->>%(metric)s)::float AS value
-                 FROM analyses a JOIN tracks t ON t.id = a.track_id AND t.status = 'kept'
-                 WHERE a.status = 'ok' AND a.analyzer = %(name)s
-                   AND a.analyzer_version = %(version)s AND a.method = %(method)s
-                   AND jsonb_typeof(a.result->%(metric)s) = 'number')
-               SELECT (SELECT count(*) FROM v), (SELECT stddev_pop(value) FROM v),
-                      (SELECT max(n) FROM (SELECT count(*) AS n FROM v
-                                           GROUP BY round(value::numeric, 6)) m)""",
-            {"metric": metric, "name": info.name, "version": info.version, "method": info.method},
-        ).fetchone()
-        total = max(total, count)
+    total = max((count for _, count, _, _ in rows), default=0)
+    for metric, count, stdev, mode_count in sorted(rows):
         if count < MIN_RESULTS_FOR_SPREAD:
             continue
         spread[metric] = round(stdev, 4)

@@ -22,6 +22,7 @@ import dagster as dg
 import psycopg
 
 from rap_pipeline.core.dagster_storage import TableCachingEventLogStorage
+from rap_pipeline.core.database import refresh_stale_statistics
 from rap_pipeline.core.resources import DatabaseResource
 
 # a failed partition is run again after 10 minutes, then 1 h, 6 h, and daily
@@ -56,6 +57,8 @@ def materialize_partitions(
     that judge all partitions together (``run_checks``) run once, after the partitions."""
     asset_name = context.asset_key.path[-1]
     slugs = list(context.partition_keys)
+    with database.connect() as conn:
+        refresh_stale_statistics(conn)  # what earlier runs wrote, so the planner knows
     outcomes: dict[str, PartitionOutcome] = {}
     errors: dict[str, Exception] = {}
 

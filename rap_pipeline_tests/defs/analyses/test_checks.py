@@ -9,10 +9,10 @@ from rap_pipeline.defs.analyses.rule_based import RuleBasedAnalyzer
 INFO = RuleBasedAnalyzer.info
 
 
-def store_results(database_url: str, densities: list[float]) -> None:
+def store_results(database_url: str, results: list[dict]) -> None:
     with psycopg.connect(database_url) as conn:
         conn.execute("INSERT INTO artists (slug, display_name) VALUES ('a', 'A')")
-        for i, density in enumerate(densities):
+        for i, result in enumerate(results):
             (track_id,) = conn.execute(
                 """INSERT INTO tracks (artist_slug, source, source_id, title, lyrics_clean,
                                        lyrics_hash, status)
@@ -29,13 +29,13 @@ def store_results(database_url: str, densities: list[float]) -> None:
                     INFO.version,
                     INFO.method,
                     f"hash {i}",
-                    Jsonb({"rhyme_density": density}),
+                    Jsonb(result),
                 ),
             )
 
 
 def test_a_saturated_rhyme_density_fails_the_spread_check(database_url: str):
-    store_results(database_url, [1.0] * 24 + [0.4])  # 96% of songs on one value
+    store_results(database_url, [{"rhyme_density": d} for d in [1.0] * 24 + [0.4]])  # 96% on 1
     with psycopg.connect(database_url) as conn:
         result = check_spread(conn, "rule_based_analysis", INFO, ["rhyme_density"])
     assert not result.passed
@@ -43,9 +43,23 @@ def test_a_saturated_rhyme_density_fails_the_spread_check(database_url: str):
 
 
 def test_a_spread_metric_passes(database_url: str):
-    store_results(database_url, [0.05 + 0.01 * i for i in range(25)])
+    store_results(database_url, [{"rhyme_density": 0.05 + 0.01 * i} for i in range(25)])
     with psycopg.connect(database_url) as conn:
         assert check_spread(conn, "rule_based_analysis", INFO, ["rhyme_density"]).passed
+
+
+def test_metrics_checked_together_are_judged_each_on_its_own(database_url: str):
+    store_results(
+        database_url,
+        [{"rhyme_density": 0.05 + 0.01 * i, "mtld": 40.0, "top_theme": "love"} for i in range(25)],
+    )
+    metrics = ["rhyme_density", "mtld", "top_theme"]  # top_theme is no number: not judged
+    with psycopg.connect(database_url) as conn:
+        result = check_spread(conn, "rule_based_analysis", INFO, metrics)
+    assert not result.passed
+    assert set(result.metadata["collapsed"].value) == {"mtld"}
+    assert set(result.metadata["stdev"].value) == {"rhyme_density", "mtld"}
+    assert result.metadata["results"].value == 25
 
 
 def test_values_outside_their_documented_range_fail():
