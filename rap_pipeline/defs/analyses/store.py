@@ -91,13 +91,18 @@ def _analyzer_params(info: AnalyzerInfo) -> dict[str, str]:
     return {"name": info.name, "version": info.version, "method": info.method}
 
 
-_UPSERT = """
-INSERT INTO analyses (track_id, artist_slug, analyzer, analyzer_version, method, input_hash,
-                      status, result, error, seconds, usage, attempts, error_class,
-                      next_attempt_at)
-VALUES (%(track_id)s, %(slug)s, %(name)s, %(version)s, %(method)s, %(input_hash)s,
-        %(status)s, %(result)s, %(error)s, %(seconds)s, %(usage)s, %(attempts)s,
-        %(error_class)s, now() + make_interval(secs => %(retry_delay_s)s::float8))
+_COLUMNS = (
+    "track_id, artist_slug, analyzer, analyzer_version, method, input_hash, status, result, "
+    "error, seconds, usage, attempts, error_class"
+)
+# a run's results arrive by COPY (4× faster than row by row) and are merged from there
+_INCOMING = f"""
+CREATE TEMP TABLE analyses_incoming AS
+SELECT {_COLUMNS}, 0::float8 AS retry_delay_s FROM analyses WITH NO DATA
+"""
+_MERGE = f"""
+INSERT INTO analyses ({_COLUMNS}, next_attempt_at)
+SELECT {_COLUMNS}, now() + make_interval(secs => retry_delay_s) FROM analyses_incoming
 ON CONFLICT (track_id, analyzer, analyzer_version, method) DO UPDATE SET
     input_hash = EXCLUDED.input_hash, status = EXCLUDED.status, result = EXCLUDED.result,
     error = EXCLUDED.error, seconds = EXCLUDED.seconds, usage = EXCLUDED.usage,
@@ -123,6 +128,8 @@ def write_results(
     counts the failures in a row of its track (of the same input) and is not due again before
     ``retry_delay_s`` of its class and count."""
     results = [(p, result) for p in partitions for result in p.results]
+    if not results:
+        return
     with conn.transaction(), conn.cursor() as cur:
         failed_before = {
             track_id: (attempts, input_hash)
@@ -134,32 +141,33 @@ def write_results(
                 {**_analyzer_params(info), "ids": [r.track_id for _, r in results]},
             )
         }
-        rows = []
-        for partition, result in results:
-            failed = result.status == "failed"
-            input_hash = partition.input_hashes[result.track_id]
-            attempts, hash_before = failed_before.get(result.track_id, (0, None))
-            attempts = attempts + 1 if failed and hash_before == input_hash else 1
-            rows.append(
-                {
-                    **_analyzer_params(info),
-                    "track_id": result.track_id,
-                    "slug": partition.slug,
-                    "input_hash": input_hash,
-                    "status": result.status,
-                    "result": Jsonb(result.values) if result.values is not None else None,
-                    "error": result.error,
-                    "seconds": max(0.0, result.seconds),
-                    "usage": Jsonb(result.usage) if result.usage is not None else None,
-                    "attempts": attempts,
-                    "error_class": result.error_class if failed else None,
-                    "retry_delay_s": retry_delay_s(result.error_class or "", attempts)
-                    if failed
-                    else None,
-                }
-            )
-        if rows:
-            cur.executemany(_UPSERT, rows)
+        cur.execute(_INCOMING)
+        with cur.copy(f"COPY analyses_incoming ({_COLUMNS}, retry_delay_s) FROM STDIN") as copy:
+            for partition, result in results:
+                failed = result.status == "failed"
+                input_hash = partition.input_hashes[result.track_id]
+                attempts, hash_before = failed_before.get(result.track_id, (0, None))
+                attempts = attempts + 1 if failed and hash_before == input_hash else 1
+                copy.write_row(
+                    (
+                        result.track_id,
+                        partition.slug,
+                        info.name,
+                        info.version,
+                        info.method,
+                        input_hash,
+                        result.status,
+                        Jsonb(result.values) if result.values is not None else None,
+                        result.error,
+                        max(0.0, result.seconds),
+                        Jsonb(result.usage) if result.usage is not None else None,
+                        attempts,
+                        result.error_class if failed else None,
+                        retry_delay_s(result.error_class or "", attempts) if failed else None,
+                    )
+                )
+        cur.execute(_MERGE)
+        cur.execute("DROP TABLE analyses_incoming")
 
 
 class ResultWriter:
