@@ -95,7 +95,7 @@ _COLUMNS = (
     "track_id, artist_slug, analyzer, analyzer_version, method, input_hash, status, result, "
     "error, seconds, usage, attempts, error_class"
 )
-# a run's results arrive by COPY (4× faster than row by row) and are merged from there
+# a run's results arrive by COPY (one round trip, not one statement per row), then are merged
 _INCOMING = f"""
 CREATE TEMP TABLE analyses_incoming AS
 SELECT {_COLUMNS}, 0::float8 AS retry_delay_s FROM analyses WITH NO DATA
