@@ -140,6 +140,16 @@ def materializations(instance: dg.DagsterInstance) -> Counter:
     return found
 
 
+def no_run_in_flight(instance: dg.DagsterInstance) -> bool:
+    """Every run ended: stopping the daemon stops the runs it launched (they fail)."""
+    in_flight = [
+        dg.DagsterRunStatus.QUEUED,
+        dg.DagsterRunStatus.STARTING,
+        dg.DagsterRunStatus.STARTED,
+    ]
+    return not instance.get_runs_count(dg.RunsFilter(statuses=in_flight))
+
+
 def automation_ticked(instance: dg.DagsterInstance) -> bool:
     for state in instance.all_instigator_state(instigator_type=InstigatorType.SENSOR):
         if state.origin.instigator_name == "automation_sensor":
@@ -172,6 +182,8 @@ def test_the_daemon_keeps_the_pipeline_fresh(
                 "every asset materialized for both new artists",
                 log,
             )
+            # a run's last materialization comes before its end (resources torn down)
+            wait_until(lambda: no_run_in_flight(instance), 120, "every run ended", log)
         failed = instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE]))
         assert not failed
         before = materializations(instance)
