@@ -34,6 +34,7 @@ from rap_pipeline.defs.analyses.store import (
     deferred_tracks,
     latest_inputs,
     pending_tracks,
+    stored_results,
     stored_rows,
 )
 from rap_pipeline.defs.artists.batches import PartitionOutcome, materialize_partitions
@@ -80,7 +81,8 @@ def _completed(
     read_coverage: Callable[[psycopg.Connection, list[str]], dict[str, Coverage]],
 ):
     """What completes a run's partitions: their buffered results written, then their checks
-    judged on what is stored, one read for the run."""
+    judged on what is stored, one read for the run (the values this run wrote are not read
+    back)."""
     info = writer.info
 
     def finish(slugs: list[str]) -> dict[str, PartitionOutcome | Exception]:
@@ -88,18 +90,25 @@ def _completed(
         stored = [slug for slug in slugs if slug not in writer.errors]
         with database.connect() as conn:
             covered = read_coverage(conn, stored)
+            earlier = [
+                track_id
+                for slug in stored
+                for track_id in covered[slug].ok_track_ids
+                if track_id not in writer.written
+            ]
+            values = {**stored_results(conn, info, earlier), **writer.written}
         completed: dict[str, PartitionOutcome | Exception] = dict(writer.errors)
         for slug in stored:
             now = covered[slug]
-            ok = len(now.ok_results)
+            ok_results = [values[t] for t in now.ok_track_ids if t in values]
             completed[slug] = PartitionOutcome(
                 metadata={
-                    "tracks_with_results": ok,
-                    "means": _means(now.ok_results, HEADLINES.get(info.name, [])) or "none",
+                    "tracks_with_results": len(ok_results),
+                    "means": _means(ok_results, HEADLINES.get(info.name, [])) or "none",
                 },
                 check_results=[
-                    coverage_result(asset_name, now.kept, ok, now.failed),
-                    check_ranges(asset_name, info, now.ok_results),
+                    coverage_result(asset_name, now.kept, len(ok_results), now.failed),
+                    check_ranges(asset_name, info, ok_results),
                 ],
             )
         return completed
@@ -339,13 +348,13 @@ def hybrid_analysis(
         covered = {}
         for slug in done:
             hashes = input_hashes.get(slug, {})
-            current = [
-                (status, result)
-                for track_id, (digest, status, result) in now.get(slug, {}).items()
+            current = {
+                track_id: status
+                for track_id, (digest, status) in now.get(slug, {}).items()
                 if hashes.get(track_id) == digest
-            ]
-            ok_results = [result for status, result in current if status == "ok"]
-            covered[slug] = Coverage(len(hashes), len(current) - len(ok_results), ok_results)
+            }
+            ok_ids = [track_id for track_id, status in current.items() if status == "ok"]
+            covered[slug] = Coverage(len(hashes), len(current) - len(ok_ids), ok_ids)
         return covered
 
     return materialize_partitions(

@@ -180,6 +180,8 @@ class ResultWriter:
     def __init__(self, database: DatabaseResource, info: AnalyzerInfo):
         self.database, self.info = database, info
         self.errors: dict[str, Exception] = {}
+        # track id → values of the ok results stored this run (checks need not read them back)
+        self.written: dict[int, dict] = {}
         self._buffer: list[PartitionResults] = []
         self._written_at = time.monotonic()
 
@@ -209,6 +211,10 @@ class ResultWriter:
     def _write(self, partitions: list[PartitionResults]) -> None:
         with self.database.connect() as conn:
             write_results(conn, self.info, partitions)
+        for partition in partitions:
+            for result in partition.results:
+                if result.status == "ok":
+                    self.written[result.track_id] = result.values
 
 
 @dataclass
@@ -217,15 +223,15 @@ class Coverage:
 
     kept: int = 0
     failed: int = 0
-    ok_results: list[dict] = field(default_factory=list)
+    ok_track_ids: list[int] = field(default_factory=list)
 
 
 def coverage(conn: psycopg.Connection, slugs: list[str], info: AnalyzerInfo) -> dict[str, Coverage]:
     """Per artist, what is stored now: a result is current when its input is the track's
     current lyrics."""
     covered: dict[str, Coverage] = defaultdict(Coverage)
-    for slug, status, result in conn.execute(
-        """SELECT t.artist_slug, a.status, a.result
+    for slug, track_id, status in conn.execute(
+        """SELECT t.artist_slug, t.id, a.status
            FROM tracks t LEFT JOIN analyses a ON a.track_id = t.id AND a.analyzer = %(name)s
                 AND a.analyzer_version = %(version)s AND a.method = %(method)s
                 AND a.input_hash = t.lyrics_hash
@@ -236,8 +242,23 @@ def coverage(conn: psycopg.Connection, slugs: list[str], info: AnalyzerInfo) -> 
         entry.kept += 1
         entry.failed += status == "failed"
         if status == "ok":
-            entry.ok_results.append(result)
+            entry.ok_track_ids.append(track_id)
     return covered
+
+
+def stored_results(
+    conn: psycopg.Connection, info: AnalyzerInfo, track_ids: list[int]
+) -> dict[int, dict]:
+    """Track id → values of this analyzer version's ok result of each of ``track_ids``."""
+    return dict(
+        conn.execute(
+            """SELECT track_id, result FROM analyses
+               WHERE track_id = ANY(%(ids)s) AND analyzer = %(name)s
+                 AND analyzer_version = %(version)s AND method = %(method)s
+                 AND status = 'ok'""",
+            {**_analyzer_params(info), "ids": track_ids},
+        ).fetchall()
+    )
 
 
 def latest_inputs(
@@ -267,16 +288,16 @@ def latest_inputs(
 
 def stored_rows(
     conn: psycopg.Connection, slugs: list[str], info: AnalyzerInfo
-) -> dict[str, dict[int, tuple[str, str, dict | None]]]:
-    """Per artist, track id → (input_hash, status, result) of this analyzer version's rows."""
-    stored: dict[str, dict[int, tuple[str, str, dict | None]]] = defaultdict(dict)
-    for slug, track_id, *rest in conn.execute(
-        """SELECT artist_slug, track_id, input_hash, status, result FROM analyses
+) -> dict[str, dict[int, tuple[str, str]]]:
+    """Per artist, track id → (input_hash, status) of this analyzer version's rows."""
+    stored: dict[str, dict[int, tuple[str, str]]] = defaultdict(dict)
+    for slug, track_id, input_hash, status in conn.execute(
+        """SELECT artist_slug, track_id, input_hash, status FROM analyses
            WHERE artist_slug = ANY(%s) AND analyzer = %s AND analyzer_version = %s
              AND method = %s""",
         (slugs, info.name, info.version, info.method),
     ):
-        stored[slug][track_id] = tuple(rest)
+        stored[slug][track_id] = (input_hash, status)
     return stored
 
 

@@ -114,3 +114,34 @@ def test_a_run_of_several_partitions_stores_and_checks_each(
         if e.asset_check_key.name.endswith("covers_kept_tracks")
     )
     assert coverage.passed and coverage.metadata["partitions_checked"].value == len(slugs)
+
+
+def test_checks_judge_results_stored_earlier_with_those_written_this_run(
+    database_url: str, instance: dg.DagsterInstance, slugs: list[str]
+):
+    kept = _kept(database_url)
+    earlier = slugs[0]  # current results from an earlier run, one of them out of range
+    writer = ResultWriter(DatabaseResource(url=database_url), INFO)
+    writer.add(PartitionResults(earlier, kept[earlier], _results(kept[earlier], 99.0)))
+    writer.flush()
+    result = dg.materialize(
+        [rule_based_analysis],
+        instance=instance,
+        tags=range_tags(slugs[0], slugs[-1]),
+        resources={"database": DatabaseResource(url=database_url)},
+        raise_on_error=False,
+    )
+    metadata = {
+        m.partition: {k: v.value for k, v in m.metadata.items()}
+        for m in result.asset_materializations_for_node("rule_based_analysis")
+    }
+    assert metadata[earlier]["analyzed_this_run"] == 0
+    assert metadata[earlier]["means"]["rhyme_density"] == 99.0  # read back from the table
+    assert all(metadata[slug]["analyzed_this_run"] == len(kept[slug]) for slug in slugs[1:])
+    in_range = next(
+        e
+        for e in result.get_asset_check_evaluations()
+        if e.asset_check_key.name.endswith("values_in_range")
+    )
+    assert not in_range.passed
+    assert in_range.metadata["failing_partitions"].value == [earlier]
