@@ -170,34 +170,41 @@ def close_pools() -> None:
         _migrated.clear()
 
 
-# a table's planner statistics are refreshed once this many rows changed since its last
-# ANALYZE, and more than this share of its rows
+# a table's planner statistics are refreshed once its row count moved this many rows from
+# what its last ANALYZE counted, and more than this share
 STALE_STATISTICS_ROWS = 500
 STALE_STATISTICS_SHARE = 0.2
 
 
 def refresh_stale_statistics(conn: psycopg.Connection) -> list[str]:
-    """ANALYZE the pipeline's tables whose planner statistics lag behind their rows; returns
-    the tables analyzed. A first backfill fills tables within seconds, before autovacuum's
-    next look (a minute by default): a never-analyzed ``analyses`` made the planner join a
-    run's tracks to all of an analyzer's rows row by row (1 s a query at 12,000 tracks,
-    instead of 15 ms). A table locked by other work (an index build) is left for next time."""
-    analyzed = []
-    with conn.transaction():
-        conn.execute("SET LOCAL lock_timeout = '1s'")
+    """ANALYZE the pipeline's tables whose row count moved away from what the planner knows;
+    returns them. A first backfill fills tables within seconds, before autovacuum's next look
+    (a minute by default): a never-analyzed ``analyses`` made the planner join a run's tracks
+    to all of an analyzer's rows row by row (seconds a query instead of milliseconds). The
+    planner needs row counts and the statistics of the columns its B-tree indexes cover: only
+    those are analyzed (the lyrics columns would make each ANALYZE of ``tracks`` far slower);
+    autovacuum does the rest. A table busy with other maintenance (autovacuum, an
+    index build) is skipped, not waited for."""
+    with conn.transaction():  # ANALYZE's lock is held until the transaction ends
         stale = conn.execute(
-            """SELECT s.relname FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid
+            """SELECT s.relname, array_agg(DISTINCT a.attname ORDER BY a.attname)
+               FROM pg_stat_user_tables s
+               JOIN pg_class c ON c.oid = s.relid
+               JOIN pg_index i ON i.indrelid = s.relid
+               JOIN pg_class ic ON ic.oid = i.indexrelid
+               JOIN pg_am am ON am.oid = ic.relam AND am.amname = 'btree'
+               JOIN pg_attribute a ON a.attrelid = s.relid AND a.attnum = ANY(i.indkey)
                WHERE s.schemaname = current_schema()
-                 AND s.n_mod_since_analyze >= %s
-                 AND s.n_mod_since_analyze > %s * greatest(c.reltuples, 0)
-               ORDER BY s.relname""",
+                 AND abs(s.n_live_tup - greatest(c.reltuples, 0)) >= %s
+                 AND abs(s.n_live_tup - greatest(c.reltuples, 0))
+                     > %s * greatest(c.reltuples, 0)
+               GROUP BY s.relname ORDER BY s.relname""",
             (STALE_STATISTICS_ROWS, STALE_STATISTICS_SHARE),
         ).fetchall()
-        for (table,) in stale:
-            try:
-                with conn.transaction():
-                    conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(table)))
-            except psycopg.errors.LockNotAvailable:
-                continue
-            analyzed.append(table)
-    return analyzed
+        for table, columns in stale:
+            conn.execute(
+                sql.SQL("ANALYZE (SKIP_LOCKED) {} ({})").format(
+                    sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns))
+                )
+            )
+    return [table for table, _ in stale]
