@@ -18,6 +18,10 @@ from rap_pipeline.defs.analyses.analyzer import AnalyzerInfo
 MIN_RESULTS_FOR_SPREAD = 20
 # at most this share of results may share one value of a spread-checked metric
 MAX_MODE_SHARE = 0.5
+# beyond this many rows in ``analyses`` the spread is judged on a random sample of about as
+# many: every run judges it, and a scan of every stored result would grow with the corpus
+SPREAD_SAMPLE_ROWS = 20_000
+MIN_SAMPLED_RESULTS = 2_000  # fewer in the sample: judged on all of them
 
 
 def analysis_check_specs(asset_name: str) -> list[dg.AssetCheckSpec]:
@@ -38,7 +42,8 @@ def analysis_check_specs(asset_name: str) -> list[dg.AssetCheckSpec]:
             f"{asset_name}_metrics_spread",
             asset=asset,
             description=f"Across all artists' current results (once there are "
-            f"{MIN_RESULTS_FOR_SPREAD}), no checked metric has zero spread or more than "
+            f"{MIN_RESULTS_FOR_SPREAD}; a random sample when the table holds more than "
+            f"{SPREAD_SAMPLE_ROWS:,} rows), no checked metric has zero spread or more than "
             f"{MAX_MODE_SHARE:.0%} of results on one value.",
         ),
     ]
@@ -92,28 +97,21 @@ def check_ranges(asset_name: str, info: AnalyzerInfo, results: list[dict]) -> dg
 def check_spread(
     conn: psycopg.Connection, asset_name: str, info: AnalyzerInfo, metrics: list[str]
 ) -> dg.AssetCheckResult:
-    """Computed in PostgreSQL, every metric in one scan: each run judges every stored result
-    without reading them all back."""
-    rows = conn.execute(
-        """WITH v AS (
-             SELECT m.metric, (a.result->>m.metric)::float AS value
-             FROM analyses a JOIN tracks t ON t.id = a.track_id AND t.status = 'kept'
-                  CROSS JOIN unnest(%(metrics)s::text[]) AS m(metric)
-             WHERE a.status = 'ok' AND a.analyzer = %(name)s
-               AND a.analyzer_version = %(version)s AND a.method = %(method)s
-               AND jsonb_typeof(a.result->m.metric) = 'number'),
-           modes AS (
-             SELECT metric, max(n) AS mode_count
-             FROM (SELECT metric, count(*) AS n FROM v
-                   GROUP BY metric, round(value::numeric, 6)) counted
-             GROUP BY metric)
-           SELECT v.metric, count(*), stddev_pop(v.value), min(modes.mode_count)
-           FROM v JOIN modes USING (metric) GROUP BY v.metric""",
-        {"metrics": metrics, "name": info.name, "version": info.version, "method": info.method},
-    ).fetchall()
+    """Computed in PostgreSQL, every metric in one scan (of a sample of the table's pages
+    once it is large): each run judges the stored results without reading them back. An
+    analyzer with few rows in a large table is judged on all of them."""
+    (table_rows,) = conn.execute(
+        "SELECT greatest(reltuples, 0) FROM pg_class WHERE oid = 'analyses'::regclass"
+    ).fetchone()
+    percent = min(100.0, 100.0 * SPREAD_SAMPLE_ROWS / table_rows) if table_rows else 100.0
+    rows = _spread_by_metric(conn, info, metrics, percent)
+    total = max((count for _, count, _, _ in rows), default=0)
+    if percent < 100 and total < MIN_SAMPLED_RESULTS:
+        percent = 100.0
+        rows = _spread_by_metric(conn, info, metrics, percent)
+        total = max((count for _, count, _, _ in rows), default=0)
     collapsed: dict[str, str] = {}
     spread: dict[str, float] = {}
-    total = max((count for _, count, _, _ in rows), default=0)
     for metric, count, stdev, mode_count in sorted(rows):
         if count < MIN_RESULTS_FOR_SPREAD:
             continue
@@ -127,8 +125,40 @@ def check_spread(
         passed=not collapsed,
         metadata={
             "results": total,
+            "sampled": f"{percent:.0f}% of the table's pages" if percent < 100 else "no",
             "judged": total >= MIN_RESULTS_FOR_SPREAD,
             "stdev": spread or "not judged yet",
             "collapsed": collapsed or "none",
         },
     )
+
+
+def _spread_by_metric(
+    conn: psycopg.Connection, info: AnalyzerInfo, metrics: list[str], percent: float
+) -> list[tuple[str, int, float, int]]:
+    """(metric, results, stdev, results on its most common value) of the current ok results
+    in ``percent`` of the table's pages."""
+    return conn.execute(
+        """WITH v AS (
+             SELECT m.metric, (a.result->>m.metric)::float AS value
+             FROM analyses a TABLESAMPLE SYSTEM (%(percent)s)
+                  JOIN tracks t ON t.id = a.track_id AND t.status = 'kept'
+                  CROSS JOIN unnest(%(metrics)s::text[]) AS m(metric)
+             WHERE a.status = 'ok' AND a.analyzer = %(name)s
+               AND a.analyzer_version = %(version)s AND a.method = %(method)s
+               AND jsonb_typeof(a.result->m.metric) = 'number'),
+           modes AS (
+             SELECT metric, max(n) AS mode_count
+             FROM (SELECT metric, count(*) AS n FROM v
+                   GROUP BY metric, round(value::numeric, 6)) counted
+             GROUP BY metric)
+           SELECT v.metric, count(*), stddev_pop(v.value), min(modes.mode_count)
+           FROM v JOIN modes USING (metric) GROUP BY v.metric""",
+        {
+            "metrics": metrics,
+            "percent": percent,
+            "name": info.name,
+            "version": info.version,
+            "method": info.method,
+        },
+    ).fetchall()

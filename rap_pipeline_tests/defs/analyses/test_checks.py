@@ -1,9 +1,11 @@
 """The analysis checks catch what the reference system shipped: a saturated metric."""
 
+import dataclasses
+
 import psycopg
 from psycopg.types.json import Jsonb
 
-from rap_pipeline.defs.analyses.checks import check_ranges, check_spread
+from rap_pipeline.defs.analyses.checks import MIN_SAMPLED_RESULTS, check_ranges, check_spread
 from rap_pipeline.defs.analyses.rule_based import RuleBasedAnalyzer
 
 INFO = RuleBasedAnalyzer.info
@@ -68,3 +70,38 @@ def test_values_outside_their_documented_range_fail():
     assert not result.passed
     assert check_ranges("rule_based_analysis", INFO, [{"rhyme_density": low}]).passed
     assert not check_ranges("rule_based_analysis", INFO, [{"rhyme_density": float("nan")}]).passed
+
+
+def test_a_large_table_is_judged_on_a_sample_and_a_small_analyzer_on_all(database_url: str):
+    with psycopg.connect(database_url) as conn:
+        conn.execute("INSERT INTO artists (slug, display_name) VALUES ('a', 'A')")
+        conn.execute(
+            """INSERT INTO tracks (artist_slug, source, source_id, title, lyrics_clean,
+                                   lyrics_hash, status)
+               SELECT 'a', 'corpus', i::text, 'song ' || i, 'la la', 'hash ' || i, 'kept'
+               FROM generate_series(1, 25000) AS i"""
+        )
+        # every rule-based result on one value, and 100 results of another analyzer
+        conn.execute(
+            """INSERT INTO analyses (track_id, artist_slug, analyzer, analyzer_version, method,
+                                     input_hash, status, result)
+               SELECT id, 'a', %s, %s, %s, lyrics_hash, 'ok', '{"rhyme_density": 1.0}'
+               FROM tracks""",
+            (INFO.name, INFO.version, INFO.method),
+        )
+        conn.execute(
+            """INSERT INTO analyses (track_id, artist_slug, analyzer, analyzer_version, method,
+                                     input_hash, status, result)
+               SELECT id, 'a', 'other', '1', 'x', lyrics_hash, 'ok',
+                      jsonb_build_object('rhyme_density', mod(id, 7))
+               FROM tracks ORDER BY id LIMIT 100"""
+        )
+        conn.execute("ANALYZE analyses")
+        sampled = check_spread(conn, "rule_based_analysis", INFO, ["rhyme_density"])
+        other = dataclasses.replace(INFO, name="other", version="1", method="x")
+        small = check_spread(conn, "other_analysis", other, ["rhyme_density"])
+    assert not sampled.passed  # the collapse shows in the sample too
+    assert sampled.metadata["sampled"].value != "no"
+    assert MIN_SAMPLED_RESULTS <= sampled.metadata["results"].value < 25_000
+    assert small.passed
+    assert (small.metadata["sampled"].value, small.metadata["results"].value) == ("no", 100)
