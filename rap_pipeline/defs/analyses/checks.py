@@ -105,11 +105,10 @@ def check_spread(
     ).fetchone()
     percent = min(100.0, 100.0 * SPREAD_SAMPLE_ROWS / table_rows) if table_rows else 100.0
     rows = _spread_by_metric(conn, info, metrics, percent)
-    total = max((count for _, count, _, _ in rows), default=0)
-    if percent < 100 and total < MIN_SAMPLED_RESULTS:
+    if percent < 100 and max((row[1] for row in rows), default=0) < MIN_SAMPLED_RESULTS:
         percent = 100.0
         rows = _spread_by_metric(conn, info, metrics, percent)
-        total = max((count for _, count, _, _ in rows), default=0)
+    total = max((count for _, count, _, _ in rows), default=0)
     collapsed: dict[str, str] = {}
     spread: dict[str, float] = {}
     for metric, count, stdev, mode_count in sorted(rows):
