@@ -47,7 +47,9 @@ def test_llm_server_answers_valid_analyses_after_its_delay() -> None:
         assert results[0].usage["prompt_tokens"] > 0
         assert server.requests == 6
         assert server.max_in_flight == 3  # the analyzer's concurrency, seen by the server
-        assert 0.4 <= elapsed < 1.5  # two waves of three, 0.2 s each
+        # the first track alone (the server's answer format is settled once), then waves of
+        # three and two, 0.2 s each
+        assert 0.6 <= elapsed < 3.0
 
 
 def _post(url: str, document: dict) -> int:

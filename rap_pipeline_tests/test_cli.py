@@ -36,6 +36,7 @@ def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)  # two whole runs, searches and a browser: beyond the default 600 s
 def test_run_collects_embeds_and_searches_the_sample_corpus(
     database_url: str, embedded: ServiceURLs, tmp_path: Path
 ):

@@ -94,8 +94,9 @@ def test_two_processes_share_one_rate_limit(embedded: ServiceURLs):
     assert len(stamps) == 30
     # 20/s shared: 30 calls need at least 29 intervals of 50 ms
     assert stamps[-1] - stamps[0] >= 29 * 0.05 * 0.95
+    # stamps are taken after each grant: a descheduled worker may bunch two more into a second
     busiest = max(sum(1 for t in stamps if s <= t < s + 1.0) for s in stamps)
-    assert busiest <= 21
+    assert busiest <= 22
 
 
 def test_retry_after_pauses_every_caller(embedded: ServiceURLs):
@@ -109,7 +110,7 @@ def test_retry_after_pauses_every_caller(embedded: ServiceURLs):
 
 
 def test_the_breaker_opens_refuses_then_half_opens(embedded: ServiceURLs):
-    g = guard(embedded.redis_url, failure_threshold=3, open_s=0.3)
+    g = guard(embedded.redis_url, failure_threshold=3, open_s=2.0)
     failing = Fetcher(RuntimeError("HTTP 500"))
     for _ in range(3):
         with pytest.raises(RuntimeError):
@@ -121,7 +122,7 @@ def test_the_breaker_opens_refuses_then_half_opens(embedded: ServiceURLs):
     peer = ApiGuard(embedded.redis_url, g.policy, g.prefix.split(":")[0])
     with pytest.raises(CircuitOpenError):
         peer.call(failing)
-    time.sleep(0.35)
+    time.sleep(2.1)
     assert g.call(Fetcher("ok")) == "ok"  # the probe succeeds: closed again
     assert peer.call(Fetcher("ok")) == "ok"
     assert g.counters()["breaker_opened"] == 1

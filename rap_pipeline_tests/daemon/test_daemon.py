@@ -306,6 +306,7 @@ def test_the_daemon_keeps_the_pipeline_fresh(
                 "the re-executed run's partitions materialized",
                 log,
             )
+            wait_until(lambda: instance.get_run_by_id(child_id).is_finished, 120, "it ended", log)
             time.sleep(10)
             assert materializations(instance) - before_ui == Counter(dict.fromkeys(again, 1))
             child = instance.get_run_by_id(child_id)
@@ -315,6 +316,8 @@ def test_the_daemon_keeps_the_pipeline_fresh(
                 child.tags[tag] == parent.tags[tag]
                 for tag in (ASSET_PARTITION_RANGE_START_TAG, ASSET_PARTITION_RANGE_END_TAG)
             )
+            # stopping the daemon would interrupt a run still tearing down
+            wait_until(lambda: no_run_in_flight(instance), 120, "every run ended", log)
         with psycopg.connect(database_url) as conn:
             still_stale = conn.execute(
                 "SELECT count(*) FROM spotify_tracks WHERE artist_slug = 'lil-ember' "

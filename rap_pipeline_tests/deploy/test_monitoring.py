@@ -138,14 +138,19 @@ def test_dashboard_and_alerts_query_only_series_the_exporter_documents():
 
 @pytest.fixture
 def prometheus(tmp_path: Path):
-    """Starts a real Prometheus on the repo's rules, scraping ``targets`` every second."""
+    """Starts a real Prometheus on the repo's rules, scraping ``targets`` every 2 s (a scrape
+    slower than its timeout marks every series stale: the timeout is the whole interval)."""
     binary = tool("prometheus")
     processes = []
 
     def start(target: str) -> str:
         port = free_port()
         config = {
-            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+            "global": {
+                "scrape_interval": "2s",
+                "scrape_timeout": "2s",
+                "evaluation_interval": "2s",
+            },
             "rule_files": [str(RULES)],
             "scrape_configs": [
                 {"job_name": "rap_pipeline", "static_configs": [{"targets": [target]}]}
@@ -176,6 +181,14 @@ def query(base: str, expr: str) -> list:
     answer = requests.get(f"{base}/api/v1/query", params={"query": expr}, timeout=10).json()
     assert answer["status"] == "success", (expr, answer)
     return answer["data"]["result"]
+
+
+def query_with_data(base: str, expr: str, seconds: float = 15) -> list:
+    """The answer to ``expr`` once it has data (a slow scrape may leave a gap), else ``[]``."""
+    deadline = time.monotonic() + seconds
+    while not (result := query(base, expr)) and time.monotonic() < deadline:
+        time.sleep(1)
+    return result
 
 
 @pytest.mark.slow
@@ -248,18 +261,18 @@ def test_a_real_prometheus_has_data_for_every_panel_and_alert(
         else:
             pytest.fail((tmp_path / "prometheus.log").read_text()[-3000:])
 
-        emitted = {r["metric"]["__name__"] for r in query(base, '{__name__=~"rap_.+"}')}
+        emitted = {r["metric"]["__name__"] for r in query_with_data(base, '{__name__=~"rap_.+"}')}
         for doc in METRICS:
             wanted = f"{doc.name}_bucket" if doc.kind == "histogram" else doc.name
             assert wanted in emitted, f"{doc.name} was not scraped"
-        assert query(base, 'rap_api_errors_total{provider="spotify"} > 0')  # the 500
+        assert query_with_data(base, 'rap_api_errors_total{provider="spotify"} > 0')  # the 500
 
         for title, expr in dashboard_expressions().items():
-            assert query(base, expr), f"dashboard panel {title!r} has no data: {expr}"
+            assert query_with_data(base, expr), f"dashboard panel {title!r} has no data: {expr}"
         for name, expr in alerts().items():
             query(base, expr)  # valid as written, firing or not
             measured = measured_part(expr)
-            assert query(base, measured), f"alert {name}: {measured} has no data"
+            assert query_with_data(base, measured), f"alert {name}: {measured} has no data"
         rules = requests.get(f"{base}/api/v1/rules", timeout=10).json()["data"]["groups"]
         assert {r["name"] for g in rules for r in g["rules"]} == set(alerts())
         assert all(r["health"] == "ok" for g in rules for r in g["rules"])

@@ -192,12 +192,12 @@ def test_a_dropped_connection_is_retried(server: FakeOpenAI):
 
 
 def test_a_timeout_is_retried(server: FakeOpenAI):
-    server.fail(FakeOpenAI.SLOW, seconds=2.0)
+    server.fail(FakeOpenAI.SLOW, seconds=4.0)
     started = time.monotonic()
-    [result] = analyzer(server, timeout_s=0.4).analyze([track(1)])
+    [result] = analyzer(server, timeout_s=1.0).analyze([track(1)])
     assert result.status == "ok", result.error
     assert [r.fault for r in server.chat_requests] == [FakeOpenAI.SLOW, None]
-    assert time.monotonic() - started < 1.8  # gave up on the slow answer
+    assert time.monotonic() - started < 4.0  # gave up before the slow answer came
 
 
 def test_timeouts_every_time_fail_the_track(server: FakeOpenAI):
@@ -291,16 +291,13 @@ def test_concurrency_is_bounded_and_results_keep_input_order(
     with FakeOpenAI(api_key=KEY, delay_s=0.15) as server:
         tracks = [track(100 - i, f"Song {i}", f"{VERSE}\nverse number {i}") for i in range(8)]
         llm = analyzer(server, concurrency=concurrency, guard=new_guard(embedded.redis_url))
-        started = time.monotonic()
         results = llm.analyze(tracks)
-        elapsed = time.monotonic() - started
     assert [r.track_id for r in results] == [t.track_id for t in tracks]
     assert all(r.status == "ok" for r in results)
     assert [r.values for r in results] == [expected_values(server, t) for t in tracks]
     assert server.max_in_flight <= concurrency
     if concurrency > 1:
-        assert server.max_in_flight > 1
-        assert elapsed < 8 * 0.15  # faster than one at a time
+        assert server.max_in_flight > 1  # calls overlapped (a time bound adds only noise)
     else:
         assert server.max_in_flight == 1
 

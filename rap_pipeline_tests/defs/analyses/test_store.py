@@ -6,6 +6,7 @@ import psycopg
 import pytest
 
 from rap_pipeline.core.resources import DatabaseResource
+from rap_pipeline.defs.analyses import store
 from rap_pipeline.defs.analyses.analyzer import AnalysisResult
 from rap_pipeline.defs.analyses.assets import rule_based_analysis
 from rap_pipeline.defs.analyses.rule_based import RuleBasedAnalyzer
@@ -63,8 +64,9 @@ def _results(hashes: dict[int, str], value: float, usage=None) -> list[AnalysisR
 
 
 def test_one_partitions_unstorable_result_fails_that_partition_only(
-    database_url: str, slugs: list[str]
+    database_url: str, slugs: list[str], monkeypatch: pytest.MonkeyPatch
 ):
+    monkeypatch.setattr(store, "WRITE_EVERY_S", 3600)  # written by flush() alone, however slow
     kept = _kept(database_url)
     good, bad, other = slugs
     writer = ResultWriter(DatabaseResource(url=database_url), INFO)

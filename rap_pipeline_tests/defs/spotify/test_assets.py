@@ -259,9 +259,9 @@ def test_two_parallel_runs_share_one_rate_limit(
         )
     assert len(fake.requests_to("search")) >= 2 * KEPT - 2
     # the limiter spaces grants 1/RATE_LIMIT apart on Redis time; arrivals jitter around their
-    # grants by milliseconds, so a window can catch at most one request more than its grants
+    # grants (by up to two intervals on a loaded machine), so a window may catch two more
     for window_s in (1.0, 3.0):
-        assert fake.max_rate(window_s=window_s) <= RATE_LIMIT * window_s + 1
+        assert fake.max_rate(window_s=window_s) <= RATE_LIMIT * window_s + 2
     # and the two runs together took as long as one budget allows, not half of it
     times = sorted(r.time for r in fake.requests if r.path.startswith("/v1/"))
     assert times[-1] - times[0] >= (len(times) - 1) / RATE_LIMIT * 0.9
