@@ -77,7 +77,7 @@ def test_postgres_restarted_mid_write_the_step_fails_and_its_retry_completes(
         target=lambda: outcome.setdefault("result", materialize(url, instance, corpus, slug))
     )
     run.start()
-    wait_inside_the_write(url, run.is_alive)
+    wait_inside_the_write(url, slug, run.is_alive)
     restart_postgres(services)
     with psycopg.connect(url) as conn:  # the interrupted transaction left nothing
         assert conn.execute("SELECT count(*) FROM tracks").fetchone()[0] == 0

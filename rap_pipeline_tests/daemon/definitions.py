@@ -43,9 +43,9 @@ def _definitions() -> dg.Definitions:
         assets=assets,
         asset_checks=real.asset_checks,
         jobs=real.jobs,
-        # the nightly retraining would run if a test crossed 03:00 UTC; test_automation covers it
+        # the nightly retraining and the weekly re-enrichment would run if a test crossed their
+        # hour; test_automation and test_due_sensors cover them
         sensors=[_fast(sensor) for sensor in real.sensors if sensor.name != "nightly_retraining"],
-        schedules=real.schedules,
         resources=real.resources,
         executor=real.executor,
     )

@@ -237,14 +237,17 @@ KILLED_WRITER = textwrap.dedent(
 )
 
 
-def wait_inside_the_write(database_url: str, writer_alive) -> None:
-    """Returns 0.2 s into a partition's write transaction (its advisory lock is held from the
-    start), well inside an upsert of thousands of rows."""
+def wait_inside_the_write(database_url: str, slug: str, writer_alive) -> None:
+    """Returns 0.2 s into the partition's write transaction (its advisory lock, not another
+    such as the migrations', is held from the start), well inside an upsert of thousands of
+    rows."""
     with psycopg.connect(database_url, autocommit=True) as conn:
         deadline = time.monotonic() + 120
         while not conn.execute(
             "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
-            "AND pid <> pg_backend_pid()"
+            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+            "AND objid::bigint = hashtext('tracks:' || %s)::bigint & 4294967295",
+            (slug,),
         ).fetchone()[0]:
             assert writer_alive(), "the write finished before the fault could hit it"
             assert time.monotonic() < deadline
@@ -274,7 +277,7 @@ def test_a_run_killed_mid_partition_leaves_nothing_and_a_rerun_completes(
         env={**os.environ, "DAGSTER_HOME": ""},
     )
     try:
-        wait_inside_the_write(database_url, lambda: writer.poll() is None)
+        wait_inside_the_write(database_url, slug, lambda: writer.poll() is None)
         writer.send_signal(signal.SIGKILL)
         writer.wait()
         with psycopg.connect(database_url) as conn:
